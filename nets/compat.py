@@ -1,0 +1,71 @@
+"""The one place where tf_slim 1.1.0 is adapted to TensorFlow 2.21.
+
+tf_slim 1.1.0 (2020) predates TensorFlow 2.21 in two places:
+
+1. ``tensorflow.python.layers`` (used by ``slim.batch_norm`` and friends)
+   lazily imports ``tf_keras.legacy_tf_layers``; tf_keras 2.21 keeps that
+   package at ``tf_keras.src.legacy_tf_layers``. We alias the module name.
+2. ``tf_slim.layers.utils.constant_value`` (and a few other places) test
+   ``isinstance(x, tensorflow.python.framework.ops.Tensor)``; TF 2.21 moved the
+   class to ``tensorflow.python.framework.tensor``. We put the name back.
+
+Import ``tf`` and ``slim`` from this module instead of importing tf_slim
+directly; that guarantees the workarounds run first. Graph mode is enabled
+here because every builder in this project is a TF1-style graph function.
+"""
+
+import importlib
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import tensorflow.compat.v1 as tf  # noqa: E402
+from tensorflow.python.framework import ops as _ops  # noqa: E402
+from tensorflow.python.framework import tensor as _tensor  # noqa: E402
+from tensorflow.python.util import deprecation as _deprecation  # noqa: E402
+
+# tf.compat.v1 graph code triggers hundreds of "is deprecated" notices that
+# bury the training log; they say nothing a user of this project can act on.
+_deprecation._PRINT_DEPRECATION_WARNINGS = False
+
+_LEGACY_ALIAS = 'tf_keras.legacy_tf_layers'
+_LEGACY_TARGET = 'tf_keras.src.legacy_tf_layers'
+
+
+def _install_legacy_layers_alias():
+  """Maps tf_keras.legacy_tf_layers(.*) onto tf_keras.src.legacy_tf_layers."""
+  try:
+    importlib.import_module(_LEGACY_ALIAS)
+    return False  # A future tf_keras restored the name: nothing to do.
+  except ImportError:
+    pass
+  target = importlib.import_module(_LEGACY_TARGET)
+  sys.modules[_LEGACY_ALIAS] = target
+  for sub in ('base', 'convolutional', 'core', 'normalization', 'pooling',
+              'variable_scope_shim'):
+    try:
+      sys.modules[f'{_LEGACY_ALIAS}.{sub}'] = importlib.import_module(
+          f'{_LEGACY_TARGET}.{sub}')
+    except ImportError:
+      pass
+  return True
+
+
+def _install_ops_tensor_alias():
+  """Restores tensorflow.python.framework.ops.Tensor for tf_slim."""
+  if hasattr(_ops, 'Tensor'):
+    return False
+  _ops.Tensor = _tensor.Tensor
+  return True
+
+
+LEGACY_LAYERS_ALIASED = _install_legacy_layers_alias()
+OPS_TENSOR_ALIASED = _install_ops_tensor_alias()
+
+tf.disable_eager_execution()
+tf.disable_v2_behavior()
+
+import tf_slim as slim  # noqa: E402
+
+__all__ = ['tf', 'slim', 'LEGACY_LAYERS_ALIASED', 'OPS_TENSOR_ALIASED']

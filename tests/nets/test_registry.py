@@ -1,0 +1,116 @@
+"""The registry-wide backbone test: every network against its manifest.
+
+For each registered network: it builds in training and evaluation mode, its
+variables (names, shapes, batch-norm statistics included) and end points
+equal the published TF-Slim checkpoint's manifest, the registry's own facts
+(class count, image size, exclude scopes, preprocessing) agree with the built
+graph, pre-logits mode works and an unknown batch size is accepted.
+"""
+
+import pytest
+
+from nets import nets_factory
+from nets.compat import tf
+from preprocessing import preprocessing_factory
+from tests import manifests
+
+NAMES = nets_factory.names()
+
+
+def _input_shape(spec, manifest, batch=1, size=None):
+  shape = list(manifest['input_shape'])
+  shape[0] = batch
+  if size is not None:
+    shape[-3] = shape[-2] = size
+  return shape
+
+
+def _build(name, shape, num_classes, is_training):
+  graph = tf.Graph()
+  with graph.as_default():
+    images = tf.placeholder(tf.float32, shape, name='input')
+    network_fn = nets_factory.get_network_fn(
+        name, num_classes=num_classes, is_training=is_training)
+    logits, end_points = network_fn(images)
+  return graph, logits, end_points
+
+
+def _end_point_shapes(end_points):
+  return {k: v.shape.as_list() for k, v in end_points.items()}
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_matches_published_manifest(name):
+  spec = nets_factory.get_spec(name)
+  manifest = manifests.load(name)
+  assert spec.num_classes == manifest['num_classes']
+  assert spec.default_image_size == manifest['default_image_size']
+  shape = _input_shape(spec, manifest)
+
+  graph, logits, end_points = _build(name, shape, spec.num_classes, True)
+  train_vars = manifests.variables_of(graph)
+  expected = manifests.manifest_variables(manifest['variables'])
+  assert train_vars == expected, manifests.diff(expected, train_vars)
+  assert logits.shape.as_list() == manifest['logits_shape']
+  assert _end_point_shapes(end_points) == manifest['end_points']
+  assert isinstance(end_points, dict) and list(end_points)  # ordered, filled
+
+  # Every exclude scope must name real variables, or a fine-tune would
+  # silently restore the old logits.
+  for scope in spec.logits_scopes:
+    assert any(v == scope or v.startswith(scope + '/') for v in train_vars), (
+        f'{name}: exclude scope {scope} matches no variable')
+
+  graph, logits, end_points = _build(name, shape, spec.num_classes, False)
+  eval_vars = manifests.variables_of(graph)
+  eval_manifest = manifest['eval_mode']
+  expected_eval = (
+      manifests.manifest_variables(eval_manifest['variables'])
+      if 'variables' in eval_manifest else expected)
+  assert eval_vars == expected_eval, manifests.diff(expected_eval, eval_vars)
+  assert logits.shape.as_list() == eval_manifest['logits_shape']
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_pre_logits_and_unknown_batch(name):
+  spec = nets_factory.get_spec(name)
+  manifest = manifests.load(name)
+  size = max(spec.min_image_size or spec.default_image_size, 32)
+  shape = _input_shape(spec, manifest, batch=None, size=size)
+  graph, logits, _ = _build(name, shape, spec.num_classes, False)
+  assert logits.shape.as_list() == [None, spec.num_classes]
+  graph, features, _ = _build(name, shape, 0, False)
+  with graph.as_default():
+    names = [v.op.name for v in tf.global_variables()]
+  for scope in spec.logits_scopes:
+    assert not any(v.startswith(scope + '/') for v in names), (
+        f'{name}: num_classes=0 still built {scope}')
+  assert features.shape.as_list()[0] is None
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_registry_facts(name):
+  spec = nets_factory.get_spec(name)
+  fn = nets_factory.get_network_fn(name, num_classes=spec.num_classes)
+  assert fn.default_image_size == spec.default_image_size
+  assert spec.input_kind in ('image', 'video')
+  assert (spec.num_frames is not None) == (spec.input_kind == 'video')
+  assert spec.labels_offset == (1 if spec.num_classes == 1000 else 0)
+  preprocessing_factory.get_preprocessing(name, is_training=False)
+  if spec.checkpoint_url:
+    assert spec.checkpoint_url.startswith(('http://', 'https://'))
+
+
+def test_unknown_name_lists_valid_names():
+  with pytest.raises(ValueError) as err:
+    nets_factory.get_network_fn('resnet_v1_5O', num_classes=10)
+  message = str(err.value)
+  assert 'resnet_v1_50' in message and 'Did you mean' in message
+  assert 'lenet' in message  # the full list follows
+
+
+def test_every_manifest_has_a_registry_row():
+  import os
+  files = [f[:-5] for f in os.listdir(manifests.MANIFEST_DIR)
+           if f.endswith('.json') and not f.startswith('extra_')]
+  assert sorted(files) == sorted(NAMES)
