@@ -1,0 +1,97 @@
+"""OverFeat (fast model), TF-Slim checkpoint layout.
+
+Sermanet, Eigen, Zhang, Mathieu, Fergus, LeCun, "OverFeat: Integrated
+Recognition, Localization and Detection using Convolutional Networks", ICLR
+2014 (arXiv:1312.6229). No local response normalization or overlapping
+pooling; the fully connected layers are convolutions (see
+`vgg.conv_classifier_head`), which is what makes OverFeat's dense sliding
+window evaluation work: inputs larger than 231 give spatial logits.
+"""
+
+from nets.compat import slim, tf
+from nets.nets_utils import EndPoints
+from nets.vgg import conv_classifier_head
+
+
+def _trunc_normal(stddev):
+  return tf.truncated_normal_initializer(0.0, stddev)
+
+
+def overfeat(inputs, num_classes=1000, is_training=True,
+             dropout_keep_prob=0.5, spatial_squeeze=True, reuse=None,
+             scope='overfeat', fc_conv_padding='VALID', global_pool=False):
+  """OverFeat.
+
+  Args:
+    inputs: float Tensor [batch, height, width, 3]; 231x231 gives 1x1 logits
+      (with fc_conv_padding='SAME' the smallest input is 71x71).
+    num_classes: number of classes; 0 or None returns the fc7 features.
+    is_training: enables dropout.
+    dropout_keep_prob: fraction of fc6 and fc7 activations kept in training.
+    spatial_squeeze: squeeze the logits to [batch, num_classes].
+    reuse: whether to reuse the scope's variables.
+    scope: variable scope.
+    fc_conv_padding: padding of fc6, 'VALID' or 'SAME'.
+    global_pool: average fc7 over space before the classifier.
+
+  Returns:
+    (net, end_points): logits [batch, num_classes] (or [batch, h, w,
+    num_classes] without squeeze), or fc7 features [batch, h, w, 4096] when
+    num_classes is 0 or None; end_points is ordered.
+
+  Raises:
+    ValueError: on a bad `fc_conv_padding` or an input too small for fc6.
+  """
+  end_points = EndPoints()
+  with tf.variable_scope(scope, 'overfeat', [inputs], reuse=reuse) as sc:
+    def add(name, tensor):
+      end_points.add(f'{sc.name}/{name}', tensor)
+      return tensor
+
+    # Shapes are for a 231x231 input.
+    net = add('conv1', slim.conv2d(inputs, 64, [11, 11], 4, padding='VALID',
+                                   scope='conv1'))  # 56 x 56 x 64
+    net = add('pool1', slim.max_pool2d(net, [2, 2], 2, padding='VALID',
+                                       scope='pool1'))  # 28 x 28 x 64
+    net = add('conv2', slim.conv2d(net, 256, [5, 5], padding='VALID',
+                                   scope='conv2'))  # 24 x 24 x 256
+    net = add('pool2', slim.max_pool2d(net, [2, 2], 2, padding='VALID',
+                                       scope='pool2'))  # 12 x 12 x 256
+    net = add('conv3', slim.conv2d(net, 512, [3, 3], padding='SAME',
+                                   scope='conv3'))  # 12 x 12 x 512
+    net = add('conv4', slim.conv2d(net, 1024, [3, 3], padding='SAME',
+                                   scope='conv4'))  # 12 x 12 x 1024
+    net = add('conv5', slim.conv2d(net, 1024, [3, 3], padding='SAME',
+                                   scope='conv5'))  # 12 x 12 x 1024
+    net = add('pool5', slim.max_pool2d(net, [2, 2], 2, padding='VALID',
+                                       scope='pool5'))  # 6 x 6 x 1024
+    net = conv_classifier_head(
+        net, end_points, sc.name, num_classes, is_training, dropout_keep_prob,
+        spatial_squeeze, global_pool, fc_conv_padding, fc6_kernel=6,
+        fc6_depth=3072, fc7_depth=4096,
+        fc_initializers={
+            'weights_initializer': _trunc_normal(0.005),
+            'biases_initializer': tf.constant_initializer(0.1),
+        })
+  return net, end_points
+
+
+overfeat.default_image_size = 231
+
+
+def overfeat_arg_scope(weight_decay=0.0005):
+  """Arg scope of OverFeat: ReLU, L2 decay, biases initialized to 0.1.
+
+  Args:
+    weight_decay: L2 regularization of the weights.
+
+  Returns:
+    An arg_scope dict.
+  """
+  with slim.arg_scope([slim.conv2d, slim.fully_connected],
+                      activation_fn=tf.nn.relu,
+                      biases_initializer=tf.constant_initializer(0.1),
+                      weights_regularizer=slim.l2_regularizer(weight_decay)):
+    with slim.arg_scope([slim.conv2d], padding='SAME'):
+      with slim.arg_scope([slim.max_pool2d], padding='VALID') as sc:
+        return sc
