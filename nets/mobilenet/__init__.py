@@ -1,0 +1,1 @@
+"""MobileNet v2, v3 and EdgeTPU: one generic builder driven by op specs."""
