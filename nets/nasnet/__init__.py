@@ -1,0 +1,1 @@
+"""NASNet-A and PNASNet-5: searched-cell networks sharing one cell library."""
