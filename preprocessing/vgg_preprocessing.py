@@ -112,7 +112,7 @@ def _aspect_preserving_resize(image, smallest_side, min_height, min_width):
 
 
 def _central_crop(image, crop_height, crop_width):
-  """Crops the central crop_height x crop_width window (offsets rounded down)."""
+  """Crops the central crop_height x crop_width window (offsets round down)."""
   shape = tf.shape(image)
   offset_height = (shape[0] - crop_height) // 2
   offset_width = (shape[1] - crop_width) // 2

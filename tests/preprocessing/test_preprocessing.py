@@ -452,3 +452,38 @@ def test_factory_maps_every_registered_network(monkeypatch):
 def test_factory_rejects_unknown_names(name):
   with pytest.raises(ValueError, match=r'Unknown preprocessing_name'):
     preprocessing_factory.get_preprocessing(name)
+
+
+def test_train_runs_inside_tf_data_map():
+  # Input pipelines call preprocessing inside Dataset.map (a function graph);
+  # inception's slow mode adds switch_case branches inside that function.
+  fns = {family: preprocessing_factory.get_preprocessing(family,
+                                                         is_training=True)
+         for family in FAMILIES}
+
+  def preprocess(image):
+    return {family: fn(image, 16, 24, seed=1, fast_mode=False)
+            for family, fn in fns.items()}
+
+  with tf.Graph().as_default():
+    images = np.stack([_synthetic_inputs()['wide']] * 2)
+    dataset = tf.data.Dataset.from_tensor_slices(images).map(preprocess)
+    batch = tf.data.make_one_shot_iterator(dataset.batch(2)).get_next()
+    with tf.Session() as sess:
+      outputs = sess.run(batch)
+  for family, out in outputs.items():
+    assert out.shape == (2, 16, 24, 3), family
+    assert np.all(np.isfinite(out)), family
+
+
+def test_inception_image_summaries_are_optional():
+  def summary_count(**kwargs):
+    with tf.Graph().as_default():
+      inception_preprocessing.preprocess_image(
+          tf.zeros([20, 30, 3]), 8, 8, is_training=True,
+          bbox=[[[0.1, 0.1, 0.6, 0.7]]], **kwargs)
+      return len(tf.get_collection(tf.GraphKeys.SUMMARIES))
+
+  assert summary_count() == 0
+  # Input with boxes, distorted box, cropped+resized, final image.
+  assert summary_count(add_image_summaries=True) == 4
