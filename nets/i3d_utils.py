@@ -275,7 +275,8 @@ def inception_v1_3d_base(inputs, first_temporal_kernel_size=3,
     gating_startat: first layer of START_POINTS with feature gating; None
       disables gating (I3D, S3D).
     separable: split [t, 3, 3] convolutions into spatial and temporal parts.
-    final_endpoint: end point of END_POINTS at which to stop.
+    final_endpoint: end point of END_POINTS at which to stop; None builds
+      the whole trunk.
     min_depth: minimum number of channels of every convolution.
     depth_multiplier: scales the channels of every convolution.
     data_format: 'NDHWC' or 'NCDHW'.
@@ -298,6 +299,10 @@ def inception_v1_3d_base(inputs, first_temporal_kernel_size=3,
                      f'{first_temporal_kernel_size!r}.')
   _check_start_point(temporal_conv_startat, 'temporal_conv_startat')
   _check_start_point(gating_startat, 'gating_startat')
+  if final_endpoint is not None and final_endpoint not in END_POINTS:
+    # Checked before building: the whole trunk is slow to build for nothing.
+    raise ValueError(f'Unknown final endpoint {final_endpoint!r}; valid end '
+                     f'points are: {", ".join(END_POINTS)}.')
 
   def depth(d):
     return max(int(d * depth_multiplier), min_depth)
@@ -359,7 +364,6 @@ def inception_v1_3d_base(inputs, first_temporal_kernel_size=3,
             separable=separable, data_format=data_format, scope=name)
       if end_points.add(name, net):
         return net, end_points
-  end_points.check_reached(END_POINTS)
   return net, end_points
 
 
