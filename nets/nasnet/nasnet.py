@@ -57,42 +57,25 @@ def large_imagenet_config():
   return LARGE_IMAGENET_CONFIG
 
 
-def nasnet_arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon):
-  """Training knobs of NASNet/PNASNet: L2 decay, He init, batch-norm stats.
-
-  Args:
-    weight_decay: L2 regularization of conv, separable and dense weights.
-    batch_norm_decay: moving-average decay of the batch-norm statistics.
-    batch_norm_epsilon: batch-norm epsilon.
-
-  Returns:
-    An arg scope.
-  """
-  with slim.arg_scope(
-      [slim.fully_connected, slim.conv2d, slim.separable_conv2d],
-      weights_regularizer=slim.l2_regularizer(weight_decay),
-      weights_initializer=slim.variance_scaling_initializer(mode='FAN_OUT')):
-    with slim.arg_scope([slim.batch_norm], decay=batch_norm_decay,
-                        epsilon=batch_norm_epsilon, fused=True) as sc:
-      return sc
-
-
 def nasnet_cifar_arg_scope(weight_decay=5e-4, batch_norm_decay=0.9,
                            batch_norm_epsilon=1e-5):
-  """Arg scope of NASNet-A CIFAR (see nasnet_arg_scope)."""
-  return nasnet_arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon)
+  """Arg scope of NASNet-A CIFAR (see nasnet_utils.nasnet_arg_scope)."""
+  return nasnet_utils.nasnet_arg_scope(weight_decay, batch_norm_decay,
+                                       batch_norm_epsilon)
 
 
 def nasnet_mobile_arg_scope(weight_decay=4e-5, batch_norm_decay=0.9997,
                             batch_norm_epsilon=1e-3):
-  """Arg scope of NASNet-A mobile (see nasnet_arg_scope)."""
-  return nasnet_arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon)
+  """Arg scope of NASNet-A mobile (see nasnet_utils.nasnet_arg_scope)."""
+  return nasnet_utils.nasnet_arg_scope(weight_decay, batch_norm_decay,
+                                       batch_norm_epsilon)
 
 
 def nasnet_large_arg_scope(weight_decay=5e-5, batch_norm_decay=0.9997,
                            batch_norm_epsilon=1e-3):
-  """Arg scope of NASNet-A large (see nasnet_arg_scope)."""
-  return nasnet_arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon)
+  """Arg scope of NASNet-A large (see nasnet_utils.nasnet_arg_scope)."""
+  return nasnet_utils.nasnet_arg_scope(weight_decay, batch_norm_decay,
+                                       batch_norm_epsilon)
 
 
 def end_point_names(config, num_classes=1):

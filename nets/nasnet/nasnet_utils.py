@@ -820,6 +820,26 @@ def build_final_layer(net, end_points, num_classes, architecture, training,
   return logits
 
 
+def nasnet_arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon):
+  """Training knobs of NASNet/PNASNet: L2 decay, He init, batch-norm stats.
+
+  Args:
+    weight_decay: L2 regularization of conv, separable and dense weights.
+    batch_norm_decay: moving-average decay of the batch-norm statistics.
+    batch_norm_epsilon: batch-norm epsilon.
+
+  Returns:
+    An arg scope.
+  """
+  with slim.arg_scope(
+      [slim.fully_connected, slim.conv2d, slim.separable_conv2d],
+      weights_regularizer=slim.l2_regularizer(weight_decay),
+      weights_initializer=slim.variance_scaling_initializer(mode='FAN_OUT')):
+    with slim.arg_scope([slim.batch_norm], decay=batch_norm_decay,
+                        epsilon=batch_norm_epsilon, fused=True) as sc:
+      return sc
+
+
 def check_final_endpoint(final_endpoint, valid_names):
   """Raises ValueError unless final_endpoint is None or in valid_names."""
   if final_endpoint is not None and final_endpoint not in valid_names:
