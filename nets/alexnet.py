@@ -18,8 +18,9 @@ def _trunc_normal(stddev):
 
 
 def alexnet_v2(inputs, num_classes=1000, is_training=True,
-               dropout_keep_prob=0.5, spatial_squeeze=True, reuse=None,
-               scope='alexnet_v2', fc_conv_padding='VALID', global_pool=False):
+               dropout_keep_prob=0.5, spatial_squeeze=True,
+               scope='alexnet_v2', global_pool=False, reuse=None,
+               fc_conv_padding='VALID'):
   """AlexNet v2.
 
   Args:
@@ -30,10 +31,10 @@ def alexnet_v2(inputs, num_classes=1000, is_training=True,
     is_training: enables dropout.
     dropout_keep_prob: fraction of fc6 and fc7 activations kept in training.
     spatial_squeeze: squeeze the logits to [batch, num_classes].
-    reuse: whether to reuse the scope's variables.
     scope: variable scope.
-    fc_conv_padding: padding of fc6, 'VALID' or 'SAME'.
     global_pool: average fc7 over space before the classifier.
+    reuse: whether to reuse the scope's variables.
+    fc_conv_padding: padding of fc6, 'VALID' or 'SAME'.
 
   Returns:
     (net, end_points): logits [batch, num_classes] (or [batch, h, w,

@@ -358,8 +358,9 @@ def named_builder(generic_fn, unit_fn, prefix, depth, default_image_size=224):
 
   Returns:
     (net, end_points): logits [batch, num_classes] or features
-    [batch, 1, 1, {_IMAGENET_BASE_DEPTHS[-1] * 4}] (with the default depth
-    multiplier), and the ordered end points.
+    [batch, 1, 1, {_IMAGENET_BASE_DEPTHS[-1] * 4}] (spatial without
+    global_pool; channels scale with depth_multiplier), and the ordered end
+    points.
 
   Raises:
     ValueError: on an invalid output_stride or depth_multiplier.
