@@ -9,7 +9,10 @@ resolution with 4x4 stride-2 transposed convolutions while halving the
 channels; the discriminator mirrors it with stride-2 convolutions and leaky
 ReLUs. Batch norm (with zero-debiased moving means) follows every layer but
 the discriminator's first and the generator's last. Variable names match
-TF-Slim's `Generator` / `Discriminator` scopes.
+TF-Slim's `Generator` / `Discriminator` scopes. The zero-debiasing
+accumulators of the moving means (`.../moving_mean/biased`, `.../local_step`)
+exist only in training graphs (is_training=True): evaluation graphs restore
+the rest of a training checkpoint.
 """
 
 import math
@@ -106,7 +109,7 @@ def generator(inputs, depth=64, final_size=32, num_outputs=3,
               fused_batch_norm=False):
   """DCGAN generator.
 
-  The noise vector becomes a 4x4 map with depth * final_size / 8 channels
+  The noise vector becomes a 4x4 map with depth * final_size / 4 channels
   (deconv1), then each stride-2 layer doubles the size and halves the
   channels until deconv<log2(final_size) - 1> reaches final_size with
   `depth` channels (no batch norm, no activation); a 1x1 convolution makes
