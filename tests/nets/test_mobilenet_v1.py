@@ -51,7 +51,7 @@ def test_depth_multiplier_scales_channels_with_min_depth():
 def test_non_positive_depth_multiplier_is_rejected(bad):
   with pytest.raises(ValueError, match='depth_multiplier'):
     _base(depth_multiplier=bad)
-  with pytest.raises(ValueError, match=str(bad)):
+  with pytest.raises(ValueError, match=f'got {bad!r}'):
     _classifier(depth_multiplier=bad)
 
 
