@@ -258,6 +258,9 @@ def build_resnet(inputs, blocks, num_classes, is_training, global_pool,
 
   with tf.variable_scope(scope, default_scope, [inputs], reuse=reuse) as sc:
     collection = sc.original_name_scope + '_end_points'
+    # The end points are the outputs of every convolution, unit and block.
+    # is_training must also reach the batch norms that conv2d adds through
+    # normalizer_fn, which only an arg scope on batch_norm can do.
     with slim.arg_scope([slim.conv2d, stack_blocks_dense] + _unit_fns(blocks),
                         outputs_collections=collection), \
         slim.arg_scope([slim.batch_norm], is_training=is_training):
