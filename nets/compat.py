@@ -17,6 +17,7 @@ here because every builder in this project is a TF1-style graph function.
 import importlib
 import os
 import sys
+import warnings
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -28,6 +29,10 @@ from tensorflow.python.util import deprecation as _deprecation  # noqa: E402
 # tf.compat.v1 graph code triggers hundreds of "is deprecated" notices that
 # bury the training log; they say nothing a user of this project can act on.
 _deprecation._PRINT_DEPRECATION_WARNINGS = False
+# tf_slim calls the legacy layers' `apply` and `tf.layers.flatten`, which
+# warn on every layer built; the calls are correct for these legacy layers.
+warnings.filterwarnings('ignore', message='`layer.apply` is deprecated')
+warnings.filterwarnings('ignore', message='`tf.layers.flatten` is deprecated')
 
 _LEGACY_ALIAS = 'tf_keras.legacy_tf_layers'
 _LEGACY_TARGET = 'tf_keras.src.legacy_tf_layers'

@@ -8,3 +8,14 @@ os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def digits_dir(tmp_path_factory):
+  """The scikit-learn digits converted to TFRecords once per test session."""
+  from datasets import download_and_convert_digits
+  directory = str(tmp_path_factory.mktemp('digits'))
+  download_and_convert_digits.run(directory)
+  return directory

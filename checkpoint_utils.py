@@ -1,0 +1,43 @@
+"""Checkpoint lookup and compatibility checks shared by the scripts."""
+
+import os
+
+from nets.compat import tf
+
+
+def resolve_checkpoint(path):
+  """Returns the checkpoint prefix of a checkpoint file or a directory.
+
+  Raises:
+    ValueError: if the path does not exist or the directory holds no
+      checkpoint.
+  """
+  if path and os.path.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if not latest:
+      raise ValueError(f'No checkpoint found in directory {path}; train first '
+                       'or pass a checkpoint file.')
+    return latest
+  if not path or not tf.train.checkpoint_exists(path):
+    raise ValueError(f'Checkpoint {path} does not exist; check '
+                     '--checkpoint_path.')
+  return path
+
+
+def compare_with_checkpoint(checkpoint, variables):
+  """Splits `variables` by how they fit `checkpoint`.
+
+  Returns:
+    (mismatched, missing): descriptions 'name (model [..], checkpoint [..])'
+    of variables whose shapes differ, and names absent from the checkpoint.
+  """
+  shapes = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+  mismatched, missing = [], []
+  for var in variables:
+    name = var.op.name
+    if name not in shapes:
+      missing.append(name)
+    elif var.shape.as_list() != shapes[name]:
+      mismatched.append(f'{name} (model {var.shape.as_list()}, checkpoint '
+                        f'{shapes[name]})')
+  return mismatched, missing
