@@ -341,7 +341,7 @@ def test_inception_v1_trains():
           min_depth=4, dropout_keep_prob=1.0)
     loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
     train_op = slim.learning.create_train_op(
-        loss, tf.train.AdamOptimizer(0.01))
+        loss, tf.train.AdamOptimizer(0.002))
     moving_mean = [v for v in tf.global_variables()
                    if v.op.name == 'InceptionV1/Conv2d_1a_7x7/BatchNorm/'
                    'moving_mean'][0]
@@ -350,5 +350,5 @@ def test_inception_v1_trains():
       losses = [sess.run(train_op) for _ in range(8)]
       mean_after = sess.run(moving_mean)
   assert np.all(np.isfinite(losses))
-  assert losses[-1] < 0.7 * losses[0], losses
+  assert losses[-1] < 0.5 * losses[0], losses
   assert np.any(mean_after != 0.0)  # create_train_op ran the BN updates.
