@@ -14,7 +14,7 @@ Each published model is a frozen NasNetConfig; derive variants with
 `config.replace(...)` and pass them as `config=`.
 """
 
-from nets.compat import slim, tf
+from nets.compat import tf
 from nets.nasnet import nasnet_utils
 from nets.nasnet.nasnet_utils import Architecture, NasNetConfig, Training
 from nets.nets_utils import EndPoints
@@ -126,11 +126,10 @@ def build_nasnet(images, num_classes, config, is_training=True,
     (training with use_aux_head), 'global_pool', 'Logits', 'Predictions'.
 
   Raises:
-    ValueError: for a bad config, data format or final_endpoint.
+    ValueError: for a bad config or final_endpoint.
   """
   nasnet_utils.check_config(config)
   arch, training = config.architecture, config.training
-  nasnet_utils.check_data_format(arch.data_format)
   nasnet_utils.check_final_endpoint(final_endpoint,
                                     end_point_names(config, num_classes))
   reductions = nasnet_utils.calc_reduction_layers(arch.num_cells,

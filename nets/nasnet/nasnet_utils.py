@@ -60,7 +60,8 @@ class Architecture:
     skip_reduction_layer_input: whether the cell after a reduction takes the
       state from before the reduction cell as its second input.
     use_aux_head: build the auxiliary classifier (training mode only).
-    data_format: 'NHWC' or 'NCHW'; variables are identical in both.
+    data_format: 'NHWC' or 'NCHW'; variables are identical in both, and
+      TensorFlow 2.21 runs NCHW on CPUs as well as GPUs (tested).
     use_bounded_activation: ReLU6 and clipped cell outputs instead of ReLU.
   """
   num_cells: int
@@ -673,16 +674,6 @@ class PNasNetNormalCell(NasNetABaseCell):
 # ---------------------------------------------------------------------------
 # Stems, heads and the network skeleton pieces.
 # ---------------------------------------------------------------------------
-
-
-def check_data_format(data_format):
-  """Raises ValueError for a data format this build cannot run.
-
-  NCHW runs on GPUs and, in TensorFlow 2.21, on CPUs (oneDNN kernels and
-  Grappler's layout pass); both formats use identical variables.
-  """
-  _check(data_format in DATA_FORMATS,
-         f'data_format must be one of {DATA_FORMATS}, got {data_format!r}.')
 
 
 def imagenet_stem(images, architecture, stem_cell, is_training,

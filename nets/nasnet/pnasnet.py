@@ -101,11 +101,10 @@ def build_pnasnet(images, num_classes, config, is_training=True,
     use_aux_head), 'global_pool', 'Logits', 'Predictions'.
 
   Raises:
-    ValueError: for a bad config, data format or final_endpoint.
+    ValueError: for a bad config or final_endpoint.
   """
   nasnet_utils.check_config(config)
   arch, training = config.architecture, config.training
-  nasnet_utils.check_data_format(arch.data_format)
   nasnet_utils.check_final_endpoint(final_endpoint,
                                     end_point_names(config, num_classes))
   reductions = nasnet_utils.calc_reduction_layers(arch.num_cells,

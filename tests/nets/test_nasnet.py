@@ -208,6 +208,18 @@ def test_reuse_shares_the_variables():
     assert len(tf.global_variables()) == count
 
 
+def test_bounded_activation_uses_relu6_and_clipping():
+  config = TINY_PNASNET.replace(use_bounded_activation=True)
+  graph, _, _ = _build(pnasnet.build_pnasnet_mobile, config, False)
+  types = {op.type for op in graph.get_operations()}
+  assert 'Relu6' in types and 'Relu' not in types
+  # tf.clip_by_value lowers to Minimum + Maximum.
+  assert {'Minimum', 'Maximum'} <= types
+  graph, _, _ = _build(pnasnet.build_pnasnet_mobile, TINY_PNASNET, False)
+  types = {op.type for op in graph.get_operations()}
+  assert 'Relu6' not in types and 'Minimum' not in types
+
+
 # --- drop path --------------------------------------------------------------
 
 
