@@ -13,8 +13,17 @@ _PADDING = 4
 _MAX_BRIGHTNESS_DELTA = 63.0 / 255.0
 
 
+# Op-level seed offsets so that no two random ops share a seed.
+_SEED_CROP, _SEED_FLIP, _SEED_BRIGHTNESS, _SEED_CONTRAST = range(4)
+
+
+def _op_seed(seed, offset):
+  return None if seed is None else seed + offset
+
+
 def preprocess_for_train(image, output_height, output_width, padding=_PADDING,
-                         add_image_summaries=False, use_grayscale=False):
+                         add_image_summaries=False, use_grayscale=False,
+                         seed=None):
   image = image_utils.to_float01(image)
   image_utils.check_rank3(image)
   image = image_utils.maybe_grayscale(image, use_grayscale)
@@ -27,15 +36,21 @@ def preprocess_for_train(image, output_height, output_width, padding=_PADDING,
   image = tf.image.pad_to_bounding_box(
       image, 0, 0, tf.maximum(shape[0], output_height),
       tf.maximum(shape[1], output_width))
-  channels = image.shape[-1] if image.shape[-1] is not None else 3
-  distorted = tf.image.random_crop(image,
-                                   [output_height, output_width, channels])
-  distorted = tf.image.random_flip_left_right(distorted)
+  channels = image.shape.as_list()[-1]
+  if channels is None:
+    channels = tf.shape(image)[-1]
+  distorted = tf.image.random_crop(
+      image, tf.stack([output_height, output_width, channels]),
+      seed=_op_seed(seed, _SEED_CROP))
+  distorted = tf.image.random_flip_left_right(
+      distorted, seed=_op_seed(seed, _SEED_FLIP))
   if add_image_summaries:
     tf.summary.image('distorted_image', tf.expand_dims(distorted, 0))
-  distorted = tf.image.random_brightness(distorted,
-                                         max_delta=_MAX_BRIGHTNESS_DELTA)
-  distorted = tf.image.random_contrast(distorted, lower=0.2, upper=1.8)
+  distorted = tf.image.random_brightness(
+      distorted, max_delta=_MAX_BRIGHTNESS_DELTA,
+      seed=_op_seed(seed, _SEED_BRIGHTNESS))
+  distorted = tf.image.random_contrast(distorted, lower=0.2, upper=1.8,
+                                       seed=_op_seed(seed, _SEED_CONTRAST))
   return tf.image.per_image_standardization(distorted)
 
 
@@ -53,7 +68,7 @@ def preprocess_for_eval(image, output_height, output_width,
 
 def preprocess_image(image, output_height, output_width, is_training=False,
                      add_image_summaries=False, use_grayscale=False,
-                     **unused_kwargs):
+                     seed=None, **unused_kwargs):
   """Preprocesses one image for CifarNet.
 
   Args:
@@ -62,6 +77,8 @@ def preprocess_image(image, output_height, output_width, is_training=False,
     is_training: training (random crop/flip/colour) or evaluation.
     add_image_summaries: add image summaries of the input and the result.
     use_grayscale: convert RGB input to one channel.
+    seed: training only; optional op-level seed for reproducible crops,
+      flips and colour changes (combined with the graph-level seed).
 
   Returns:
     float32 Tensor [output_height, output_width, channels], zero mean and unit
@@ -70,7 +87,7 @@ def preprocess_image(image, output_height, output_width, is_training=False,
   if is_training:
     return preprocess_for_train(image, output_height, output_width,
                                 add_image_summaries=add_image_summaries,
-                                use_grayscale=use_grayscale)
+                                use_grayscale=use_grayscale, seed=seed)
   return preprocess_for_eval(image, output_height, output_width,
                              add_image_summaries=add_image_summaries,
                              use_grayscale=use_grayscale)

@@ -24,6 +24,9 @@ def family_names():
 
 def resolve_family(name):
   """Maps a network name or a family name to a preprocessing family name."""
+  if not isinstance(name, str):
+    raise ValueError(f'preprocessing_name must be a string, got {name!r}; '
+                     f'use a network or family name such as \'inception\'.')
   if name in _FAMILIES:
     return name
   if name in nets_factory.REGISTRY:
@@ -48,6 +51,11 @@ def get_preprocessing(name, is_training=False, use_grayscale=False):
   module = importlib.import_module(_FAMILIES[resolve_family(name)])
 
   def preprocessing_fn(image, output_height, output_width, **kwargs):
+    fixed = sorted({'is_training', 'use_grayscale'} & set(kwargs))
+    if fixed:
+      raise ValueError(
+          f'{", ".join(fixed)} cannot be passed to the preprocessing function; '
+          f'give it to get_preprocessing({name!r}, ...) instead.')
     return module.preprocess_image(image, output_height, output_width,
                                    is_training=is_training,
                                    use_grayscale=use_grayscale, **kwargs)

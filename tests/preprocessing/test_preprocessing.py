@@ -174,9 +174,8 @@ def _seeded_train_outputs(graph_seed, op_seed):
         'vgg': vgg_preprocessing.preprocess_image(
             image, 96, 80, is_training=True, resize_side_min=100,
             resize_side_max=200, seed=op_seed),
-        # CifarNet takes no op-level seed; the graph-level seed decides.
         'cifarnet': preprocessing_factory.get_preprocessing(
-            'cifarnet', is_training=True)(image, 32, 32),
+            'cifarnet', is_training=True)(image, 32, 32, seed=op_seed),
     }
     with tf.Session() as sess:
       return sess.run(fetches)
@@ -188,7 +187,7 @@ def test_train_is_seed_reproducible():
   other_op_seed = _seeded_train_outputs(graph_seed=1, op_seed=6)
   for key in first:
     np.testing.assert_array_equal(first[key], second[key])
-  for key in ('inception_fast', 'inception_slow', 'vgg'):
+  for key in first:
     assert not np.allclose(first[key], other_op_seed[key]), key
 
 
@@ -446,6 +445,33 @@ def test_factory_maps_every_registered_network(monkeypatch):
   assert preprocessing_factory.get_preprocessing(
       'vgg_16')('image', 1, 1) == 'vgg'
   assert calls[-1][-1]['is_training'] is False
+
+
+def test_factory_rejects_modes_given_to_the_function():
+  fn = preprocessing_factory.get_preprocessing('lenet')
+  with tf.Graph().as_default():
+    image = tf.zeros([4, 4, 1], tf.uint8)
+    for key in ('is_training', 'use_grayscale'):
+      with pytest.raises(ValueError, match=rf'{key} cannot be passed.*'
+                         r"get_preprocessing\('lenet'"):
+        fn(image, 2, 2, **{key: True})
+
+
+@pytest.mark.parametrize('name', [['vgg'], None, 3])
+def test_factory_rejects_names_that_are_not_strings(name):
+  with pytest.raises(ValueError, match='must be a string'):
+    preprocessing_factory.get_preprocessing(name)
+
+
+def test_cifarnet_train_with_unknown_channel_count():
+  with tf.Graph().as_default():
+    image = tf.placeholder(tf.uint8, [None, None, None])
+    out = preprocessing_factory.get_preprocessing('cifarnet', True)(
+        image, 8, 8)
+    with tf.Session() as sess:
+      for channels in (1, 3):
+        value = sess.run(out, {image: np.full((6, 6, channels), 9, np.uint8)})
+        assert value.shape == (8, 8, channels)
 
 
 @pytest.mark.parametrize('name', ['vgg_17', 'Inception', 'not_a_network', ''])
