@@ -52,8 +52,19 @@ def define_dataset_flags():
 
 
 def define_batch_size_flag(default):
-  """--batch_size; each script has its TF-Slim default (train 32, eval 100)."""
-  flags.DEFINE_integer('batch_size', default, 'Images per batch.')
+  """--batch_size; each script has its TF-Slim default (train 32, eval 100).
+
+  Scripts run one per process; when several are imported into one process
+  (tests), the first definition stays.
+  """
+  if 'batch_size' not in FLAGS:
+    flags.DEFINE_integer('batch_size', default, 'Images per batch.')
+
+
+def define_checkpoint_path_flag(default, help_text):
+  """--checkpoint_path with the script's own default and meaning."""
+  if 'checkpoint_path' not in FLAGS:
+    flags.DEFINE_string('checkpoint_path', default, help_text)
 
 
 @_once
@@ -63,6 +74,92 @@ def define_preprocessing_flags():
                       'the registry.')
   flags.DEFINE_bool('use_grayscale', False,
                     'Convert images to grayscale in preprocessing.')
+
+
+@_once
+def define_master_flag():
+  flags.DEFINE_string('master', '',
+                      'Address of the TensorFlow master, e.g. '
+                      'grpc://localhost:2222 (empty = in-process).')
+
+
+@_once
+def define_moving_average_flag():
+  flags.DEFINE_float('moving_average_decay', None,
+                     'Decay of the exponential moving average of the model '
+                     'variables; training keeps the averages and evaluation '
+                     'restores them. None = no moving averages.')
+
+
+@_once
+def define_deployment_flags():
+  """Clones on this machine and replicas / parameter servers of a cluster."""
+  flags.DEFINE_integer('num_clones', 1,
+                       'Model clones per worker (one per GPU); must divide '
+                       '--batch_size.')
+  flags.DEFINE_bool('clone_on_cpu', False, 'Place the clones on the CPU.')
+  flags.DEFINE_integer('worker_replicas', 1, 'Number of worker replicas.')
+  flags.DEFINE_integer('num_ps_tasks', 0,
+                       'Number of parameter servers; 0 keeps variables on '
+                       'this worker.')
+  flags.DEFINE_integer('task', 0, 'Task id of this worker (0 is the chief).')
+  flags.DEFINE_bool('sync_replicas', False,
+                    'Aggregate gradients of the workers synchronously '
+                    '(tf.train.SyncReplicasOptimizer).')
+  flags.DEFINE_integer('replicas_to_aggregate', None,
+                       'Gradients aggregated per update with '
+                       '--sync_replicas; None = --worker_replicas.')
+
+
+OPTIMIZERS = ('adadelta', 'adagrad', 'adam', 'ftrl', 'momentum', 'sgd',
+              'rmsprop')
+DECAY_TYPES = ('fixed', 'exponential', 'polynomial', 'cosine')
+
+
+@_once
+def define_optimizer_flags():
+  """Optimizer, its hyper-parameters and the learning-rate schedule."""
+  flags.DEFINE_float('weight_decay', 0.00004, 'L2 weight decay of the model.')
+  flags.DEFINE_enum('optimizer', 'rmsprop', list(OPTIMIZERS), 'Optimizer.')
+  flags.DEFINE_float('adadelta_rho', 0.95, 'Decay rate of adadelta.')
+  flags.DEFINE_float('adagrad_initial_accumulator_value', 0.1,
+                     'Starting value of the AdaGrad accumulators.')
+  flags.DEFINE_float('adam_beta1', 0.9,
+                     'Exponential decay rate of the 1st moment estimates.')
+  flags.DEFINE_float('adam_beta2', 0.999,
+                     'Exponential decay rate of the 2nd moment estimates.')
+  flags.DEFINE_float('opt_epsilon', 1.0, 'Epsilon of the optimizer.')
+  flags.DEFINE_float('ftrl_learning_rate_power', -0.5,
+                     'FTRL learning rate power.')
+  flags.DEFINE_float('ftrl_initial_accumulator_value', 0.1,
+                     'FTRL initial accumulator value.')
+  flags.DEFINE_float('ftrl_l1', 0.0, 'FTRL l1 regularization strength.')
+  flags.DEFINE_float('ftrl_l2', 0.0, 'FTRL l2 regularization strength.')
+  flags.DEFINE_float('momentum', 0.9,
+                     'Momentum of the momentum optimizer.')
+  flags.DEFINE_float('rmsprop_momentum', 0.9, 'Momentum of RMSProp.')
+  flags.DEFINE_float('rmsprop_decay', 0.9, 'Decay of RMSProp.')
+  flags.DEFINE_enum('learning_rate_decay_type', 'exponential',
+                    list(DECAY_TYPES),
+                    'How the learning rate decays: fixed, exponential '
+                    '(staircase), polynomial (linear to '
+                    '--end_learning_rate) or cosine (to --end_learning_rate '
+                    'at --max_number_of_steps).')
+  flags.DEFINE_float('learning_rate', 0.01, 'Initial learning rate.')
+  flags.DEFINE_float('end_learning_rate', 0.0001,
+                     'Final learning rate of the polynomial and cosine '
+                     'decays.')
+  flags.DEFINE_float('label_smoothing', 0.0, 'Label smoothing amount.')
+  flags.DEFINE_float('learning_rate_decay_factor', 0.94,
+                     'Learning rate decay factor.')
+  flags.DEFINE_float('num_epochs_per_decay', 2.0,
+                     'Epochs after which the learning rate decays (the '
+                     'length of the polynomial decay).')
+  flags.DEFINE_float('warmup_epochs', 0.0,
+                     'Epochs of linear warm-up from 0 to --learning_rate; '
+                     'the decay starts after it.')
+  flags.DEFINE_float('clip_gradient_norm', 0.0,
+                     'Clip the gradients to this global norm (0 = off).')
 
 
 def run_or_exit(fn):

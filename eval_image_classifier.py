@@ -1,14 +1,21 @@
-"""Evaluates a checkpoint of a network of the zoo on one dataset split.
+"""Evaluates checkpoints of a network of the zoo on one dataset split.
 
-Usage:
+Usage (once):
   python eval_image_classifier.py --checkpoint_path=/tmp/train \
       --eval_dir=/tmp/eval --dataset_name=digits --dataset_split_name=test \
       --dataset_dir=/tmp/digits --model_name=lenet
 
-Reads the whole split exactly once (the last partial batch included) and
-reports top-1 accuracy (`eval/Accuracy`) and top-5 recall (`eval/Recall_5`),
-printed, written as TensorBoard summaries to --eval_dir and as JSON
-(eval_results.json) beside them.
+Following a training run: add --eval_interval_secs=60 (and optionally
+--timeout=600) with --checkpoint_path set to the training directory; every
+new checkpoint is evaluated as it appears, until none appears for --timeout
+seconds or the checkpoint of the run's last step (--max_number_of_steps in
+its train_config.json) has been evaluated.
+
+Each evaluation reads the whole split exactly once (the last partial batch
+included) and reports top-1 accuracy (`eval/Accuracy`) and top-5 recall
+(`eval/Recall_5`): printed, written as TensorBoard summaries to --eval_dir and
+as JSON (eval_results.json) beside them. With --moving_average_decay the
+moving averages kept by training are evaluated instead of the raw weights.
 """
 
 import dataclasses
@@ -27,32 +34,43 @@ from datasets import dataset_factory
 from datasets import dataset_utils
 from datasets import input_pipeline
 from nets import nets_factory
-from nets.compat import tf
+from nets.compat import slim, tf
 from preprocessing import preprocessing_factory
 
 common_flags.define_model_flags()
 common_flags.define_dataset_flags()
 common_flags.define_preprocessing_flags()
 common_flags.define_batch_size_flag(100)
+common_flags.define_master_flag()
+common_flags.define_moving_average_flag()
 
-flags.DEFINE_string('checkpoint_path', '/tmp/tfmodel/',
-                    'Checkpoint file, or directory whose latest checkpoint is '
-                    'evaluated.')
+common_flags.define_checkpoint_path_flag(
+    '/tmp/tfmodel/', 'Checkpoint file, or directory whose latest checkpoint '
+    'is evaluated (or followed, with --eval_interval_secs).')
 flags.DEFINE_string('eval_dir', '/tmp/tfmodel/',
                     'Directory for the evaluation summaries and JSON.')
-flags.DEFINE_string('master', '', 'Address of the TensorFlow master.')
 flags.DEFINE_integer('eval_image_size', None,
                      'Evaluation image size; None takes the registry default.')
 flags.DEFINE_integer('max_num_batches', None,
                      'Evaluate at most this many batches (None = whole split).')
+flags.DEFINE_integer('eval_interval_secs', 0,
+                     'Follow --checkpoint_path (a directory): evaluate each '
+                     'new checkpoint, looking at most this often. 0 = '
+                     'evaluate the latest checkpoint once.')
+flags.DEFINE_integer('timeout', None,
+                     'With --eval_interval_secs: stop after this many seconds '
+                     'without a new checkpoint (None = wait until the '
+                     'training run\'s last step is evaluated).')
 
 FLAGS = flags.FLAGS
 
 RESULTS_FILENAME = 'eval_results.json'
+TRAIN_CONFIG_FILENAME = 'train_config.json'  # Written by the training script.
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
+  """One evaluation; field names and meanings are the flags'."""
   checkpoint_path: str
   eval_dir: str
   model_name: str
@@ -67,27 +85,69 @@ class EvalConfig:
   num_preprocessing_threads: int = 4
   use_grayscale: bool = False
   max_num_batches: int = None
+  moving_average_decay: float = None
+  eval_interval_secs: int = 0
+  timeout: int = None
   master: str = ''
 
 
-def evaluate(cfg):
-  """Evaluates the checkpoint once; returns a dict of results."""
+def validate_config(cfg):
+  """Rejects flag values that cannot work, before any graph is built."""
   if cfg.batch_size <= 0:
     raise ValueError(f'--batch_size must be positive, got {cfg.batch_size}.')
+  if cfg.max_num_batches is not None and cfg.max_num_batches <= 0:
+    raise ValueError(f'--max_num_batches must be positive, got '
+                     f'{cfg.max_num_batches}.')
+  if (cfg.moving_average_decay is not None and
+      not 0.0 < cfg.moving_average_decay < 1.0):
+    raise ValueError(f'--moving_average_decay must be in (0, 1) (the value '
+                     f'used in training), got {cfg.moving_average_decay}.')
+  if cfg.eval_interval_secs < 0:
+    raise ValueError(f'--eval_interval_secs must be >= 0, got '
+                     f'{cfg.eval_interval_secs}.')
+  if cfg.eval_interval_secs and not os.path.isdir(cfg.checkpoint_path or ''):
+    raise ValueError(
+        f'--eval_interval_secs follows a training directory, but '
+        f'--checkpoint_path={cfg.checkpoint_path} is not a directory; pass '
+        'the --train_dir of the run, or drop --eval_interval_secs to '
+        'evaluate one checkpoint.')
+  if cfg.timeout is not None and cfg.timeout < 0:
+    raise ValueError(f'--timeout must be >= 0 seconds, got {cfg.timeout}.')
+  nets_factory.get_spec(cfg.model_name)
+
+
+def variables_to_restore(moving_average_decay, global_step):
+  """Saver var_list: the moving averages of the model variables if decay set.
+
+  Must be called after the model is built. Non-model variables are restored
+  under their own names.
+  """
+  if not moving_average_decay:
+    return tf.global_variables()
+  averages = tf.train.ExponentialMovingAverage(moving_average_decay,
+                                               global_step)
+  restore = averages.variables_to_restore(slim.get_model_variables())
+  restore[global_step.op.name] = global_step
+  return restore
+
+
+def build_eval_graph(cfg, dataset):
+  """Builds the input pipeline, net and per-example metrics.
+
+  Returns:
+    dict: initializer (restarts the single pass), correct and in_top5 (float
+    [batch]), global_step, saver.
+  """
   spec = nets_factory.get_spec(cfg.model_name)
-  dataset = dataset_factory.get_dataset(cfg.dataset_name,
-                                        cfg.dataset_split_name,
-                                        cfg.dataset_dir)
-  checkpoint = checkpoint_utils.resolve_checkpoint(cfg.checkpoint_path)
   num_classes = dataset.num_classes - cfg.labels_offset
-  with tf.Graph().as_default():
-    global_step = tf.train.get_or_create_global_step()
-    network_fn = nets_factory.get_network_fn(
-        cfg.model_name, num_classes=num_classes, is_training=False)
-    preprocessing_fn = preprocessing_factory.get_preprocessing(
-        cfg.preprocessing_name or cfg.model_name, is_training=False,
-        use_grayscale=cfg.use_grayscale)
-    size = cfg.eval_image_size or spec.default_image_size
+  global_step = tf.train.get_or_create_global_step()
+  network_fn = nets_factory.get_network_fn(
+      cfg.model_name, num_classes=num_classes, is_training=False)
+  preprocessing_fn = preprocessing_factory.get_preprocessing(
+      cfg.preprocessing_name or spec.preprocessing, is_training=False,
+      use_grayscale=cfg.use_grayscale)
+  size = cfg.eval_image_size or spec.default_image_size
+  with tf.device('/cpu:0'):
     data = input_pipeline.build_dataset(
         dataset, preprocessing_fn,
         input_pipeline.InputConfig(
@@ -95,44 +155,56 @@ def evaluate(cfg):
             is_training=False, num_readers=cfg.num_readers,
             num_parallel_calls=cfg.num_preprocessing_threads,
             labels_offset=cfg.labels_offset))
-    images, labels = tf.data.make_one_shot_iterator(data).get_next()
-    logits, _ = network_fn(images)
-    logits = tf.reshape(logits, [tf.shape(logits)[0], -1])
-    predictions = tf.argmax(logits, 1)
-    labels = tf.squeeze(labels)
-    labels = tf.reshape(labels, [-1])
-    correct = tf.cast(tf.equal(predictions, labels), tf.float32)
-    in_top5 = tf.cast(tf.nn.in_top_k(logits, labels, min(5, num_classes)),
-                      tf.float32)
-    saver = tf.train.Saver(tf.global_variables())
-    totals = {'correct': 0.0, 'top5': 0.0, 'count': 0}
-    start = time.time()
-    with tf.Session(cfg.master) as session:
-      saver.restore(session, checkpoint)
-      step = int(session.run(global_step))
-      batches = 0
-      while cfg.max_num_batches is None or batches < cfg.max_num_batches:
-        try:
-          c, t = session.run([correct, in_top5])
-        except tf.errors.OutOfRangeError:
-          break
-        totals['correct'] += float(c.sum())
-        totals['top5'] += float(t.sum())
-        totals['count'] += int(c.shape[0])
-        batches += 1
-    if not totals['count']:
-      raise ValueError(f'Split {cfg.dataset_split_name} of {cfg.dataset_name} '
-                       'yielded no examples; convert the dataset again.')
-    results = {
-        'eval/Accuracy': totals['correct'] / totals['count'],
-        'eval/Recall_5': totals['top5'] / totals['count'],
-        'num_examples': totals['count'],
-        'global_step': step,
-        'checkpoint': checkpoint,
-        'seconds': round(time.time() - start, 3),
-    }
-  _write_results(cfg.eval_dir, results)
-  return results
+    iterator = tf.data.make_initializable_iterator(data)
+    images, labels = iterator.get_next()
+  logits, _ = network_fn(images)
+  logits = tf.reshape(logits, [tf.shape(logits)[0], -1])
+  labels = tf.reshape(labels, [-1])
+  predictions = tf.argmax(logits, 1)
+  correct = tf.cast(tf.equal(predictions, labels), tf.float32)
+  in_top5 = tf.cast(tf.nn.in_top_k(logits, labels, min(5, num_classes)),
+                    tf.float32)
+  saver = tf.train.Saver(variables_to_restore(cfg.moving_average_decay,
+                                              global_step))
+  return {'initializer': iterator.initializer, 'correct': correct,
+          'in_top5': in_top5, 'global_step': global_step, 'saver': saver}
+
+
+def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
+  """One pass over the split with `checkpoint`; returns the results dict."""
+  start = time.time()
+  correct = top5 = 0.0
+  count = batches = 0
+  with tf.Session(cfg.master) as session:
+    ops['saver'].restore(session, checkpoint)
+    step = int(session.run(ops['global_step']))
+    session.run(ops['initializer'])
+    while cfg.max_num_batches is None or batches < cfg.max_num_batches:
+      try:
+        c, t = session.run([ops['correct'], ops['in_top5']])
+      except tf.errors.OutOfRangeError:
+        break
+      correct += float(c.sum())
+      top5 += float(t.sum())
+      count += int(c.shape[0])
+      batches += 1
+  if not count:
+    raise ValueError(f'Split {cfg.dataset_split_name} of {cfg.dataset_name} '
+                     'yielded no examples; convert the dataset again.')
+  if cfg.max_num_batches is None and num_samples and count != num_samples:
+    logging.warning('Read %d examples but the %s split should have %d; the '
+                    'dataset files may be incomplete.', count,
+                    cfg.dataset_split_name, num_samples)
+  return {
+      'eval/Accuracy': correct / count,
+      'eval/Recall_5': top5 / count,
+      'num_examples': count,
+      'num_batches': batches,
+      'global_step': step,
+      'checkpoint': checkpoint,
+      'moving_averages': bool(cfg.moving_average_decay),
+      'seconds': round(time.time() - start, 3),
+  }
 
 
 def _write_results(eval_dir, results):
@@ -148,9 +220,102 @@ def _write_results(eval_dir, results):
       json.dumps(results, indent=2, sort_keys=True) + '\n')
 
 
+def _log_results(results):
+  logging.info('step %d: eval/Accuracy = %.4f, eval/Recall_5 = %.4f on %d '
+               'examples (%s)', results['global_step'],
+               results['eval/Accuracy'], results['eval/Recall_5'],
+               results['num_examples'], results['checkpoint'])
+
+
+def _build(cfg):
+  validate_config(cfg)
+  dataset = dataset_factory.get_dataset(cfg.dataset_name,
+                                        cfg.dataset_split_name,
+                                        cfg.dataset_dir)
+  return dataset
+
+
+def evaluate(cfg):
+  """Evaluates the checkpoint (or a directory's latest) once.
+
+  Returns:
+    dict of results, also written to cfg.eval_dir.
+
+  Raises:
+    ValueError: bad flags, dataset or checkpoint.
+  """
+  dataset = _build(cfg)
+  checkpoint = checkpoint_utils.resolve_checkpoint(cfg.checkpoint_path)
+  with tf.Graph().as_default():
+    ops = build_eval_graph(cfg, dataset)
+    results = evaluate_checkpoint(cfg, ops, checkpoint, dataset.num_samples)
+  _write_results(cfg.eval_dir, results)
+  _log_results(results)
+  return results
+
+
+def _final_step(train_dir):
+  """--max_number_of_steps of the training run in `train_dir`, if known."""
+  path = os.path.join(train_dir, TRAIN_CONFIG_FILENAME)
+  try:
+    with open(path) as f:
+      return json.load(f).get('max_number_of_steps')
+  except (OSError, ValueError):
+    return None
+
+
+def evaluate_loop(cfg, on_result=None):
+  """Evaluates every new checkpoint of cfg.checkpoint_path (a directory).
+
+  Stops after cfg.timeout seconds without a new checkpoint, or once the
+  checkpoint of the training run's last step has been evaluated.
+
+  Returns:
+    list of the results dicts, in order.
+  """
+  dataset = _build(cfg)
+  results = []
+  with tf.Graph().as_default():
+    ops = build_eval_graph(cfg, dataset)
+    for checkpoint in tf.train.checkpoints_iterator(
+        cfg.checkpoint_path, min_interval_secs=cfg.eval_interval_secs,
+        timeout=cfg.timeout):
+      try:
+        result = evaluate_checkpoint(cfg, ops, checkpoint,
+                                     dataset.num_samples)
+      except tf.errors.NotFoundError:
+        # Training deletes old checkpoints (max_to_keep); the next is newer.
+        logging.warning('Checkpoint %s disappeared before it was evaluated; '
+                        'waiting for the next one.', checkpoint)
+        continue
+      _write_results(cfg.eval_dir, result)
+      _log_results(result)
+      results.append(result)
+      if on_result:
+        on_result(result)
+      final = _final_step(cfg.checkpoint_path)
+      if final and result['global_step'] >= final:
+        logging.info('Evaluated the last step (%d) of the training run.',
+                     final)
+        break
+  if not results:
+    logging.warning('No checkpoint appeared in %s within %s seconds.',
+                    cfg.checkpoint_path, cfg.timeout)
+  return results
+
+
 def config_from_flags():
+  """EvalConfig of the parsed flags."""
   names = [f.name for f in dataclasses.fields(EvalConfig)]
   return EvalConfig(**{n: getattr(FLAGS, n) for n in names})
+
+
+def _print(results):
+  for key in ('eval/Accuracy', 'eval/Recall_5'):
+    print(f'{key}[{results[key]:.4f}]')
+  print(f'Evaluated {results["num_examples"]} examples of checkpoint '
+        f'{results["checkpoint"]} (step {results["global_step"]}); results '
+        f'in {os.path.join(FLAGS.eval_dir, RESULTS_FILENAME)}', flush=True)
 
 
 def main(argv):
@@ -158,16 +323,20 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
 
   def run():
+    cfg = config_from_flags()
     try:
-      results = evaluate(config_from_flags())
+      if cfg.eval_interval_secs:
+        evaluate_loop(cfg, on_result=_print)
+      else:
+        _print(evaluate(cfg))
     except tf.errors.DataLossError as e:
       raise ValueError(f'Corrupt TFRecord data in {FLAGS.dataset_dir} '
                        f'({e.message}); convert the dataset again.') from None
-    for key in ('eval/Accuracy', 'eval/Recall_5'):
-      print(f'{key}[{results[key]:.4f}]')
-    print(f'Evaluated {results["num_examples"]} examples of checkpoint '
-          f'{results["checkpoint"]} (step {results["global_step"]}); results '
-          f'in {os.path.join(FLAGS.eval_dir, RESULTS_FILENAME)}')
+    except tf.errors.NotFoundError as e:
+      raise ValueError(f'{cfg.checkpoint_path} does not fit {cfg.model_name} '
+                       f'({e.message.splitlines()[0]}); check --model_name, '
+                       'and --moving_average_decay (set it only if training '
+                       'used it).') from None
 
   common_flags.run_or_exit(run)
 
