@@ -1,16 +1,17 @@
-"""Classifies image files with a frozen graph written by export_inference_graph.
+"""Classifies image files with a model written by export_inference_graph.py.
 
 Usage:
-  python classify_image.py --graph=/tmp/lenet_frozen.pb \
+  python classify_image.py --graph=/tmp/lenet_export/model_int8.tflite \
       --labels_file=/tmp/digits/labels.txt --image_files=/tmp/digit.png
 
-Reads the graph's JSON sidecar (written by export_inference_graph.py) for the
-input/output node names, the image size and the model's preprocessing, applies
-the model's evaluation preprocessing to each image and prints the top-k
-classes with their names.
+--graph takes any exported model: a frozen GraphDef (.pb), a SavedModel
+directory or a TFLite flatbuffer (.tflite, float or int8). The metadata the
+export wrote beside it (<file>.json, or assets.extra/export_metadata.json in
+a SavedModel) gives the image size and the model's preprocessing; each image
+gets the model's evaluation preprocessing and the top-k classes are printed
+with their names from labels.txt.
 """
 
-import json
 import os
 import sys
 
@@ -18,11 +19,14 @@ from absl import app
 from absl import flags
 
 import common_flags
+import export_utils
 from datasets import dataset_utils
 from nets.compat import tf
 from preprocessing import preprocessing_factory
 
-flags.DEFINE_string('graph', None, 'Frozen GraphDef (.pb) to run.')
+flags.DEFINE_string('graph', None,
+                    'Exported model to run: frozen .pb, SavedModel directory '
+                    'or .tflite file.')
 flags.DEFINE_list('image_files', [], 'Image files (jpeg/png/bmp/gif).')
 flags.DEFINE_string('labels_file', None,
                     'labels.txt with "label:name" lines; class ids are '
@@ -34,54 +38,58 @@ flags.DEFINE_integer('labels_offset', 0,
 FLAGS = flags.FLAGS
 
 
-def load_metadata(graph_path):
-  path = graph_path + '.json'
-  if not os.path.isfile(path):
-    raise ValueError(f'{path} is missing: export the graph with '
-                     'export_inference_graph.py, which writes it beside the '
-                     '.pb.')
-  with open(path) as f:
-    return json.load(f)
+def preprocess_images(image_files, metadata):
+  """Decodes and preprocesses image files as the exported model expects.
 
+  Returns:
+    list of float32 arrays [1, size, size, channels], one per file.
 
-def classify(graph_path, image_files, top_k=5):
-  """Returns, per image, a list of (class index, probability), best first."""
-  if not graph_path or not os.path.isfile(graph_path):
-    raise ValueError(f'Frozen graph {graph_path} does not exist; pass --graph '
-                     'to a .pb written by export_inference_graph.py.')
+  Raises:
+    ValueError: a missing or undecodable file.
+  """
   if not image_files:
     raise ValueError('No images given; pass --image_files=a.jpg,b.png.')
   for path in image_files:
     if not os.path.isfile(path):
       raise ValueError(f'Image file {path} does not exist.')
-  metadata = load_metadata(graph_path)
-  graph_def = tf.GraphDef()
-  with open(graph_path, 'rb') as f:
-    graph_def.ParseFromString(f.read())
   size = metadata['image_size']
-  channels = 1 if metadata.get('use_grayscale') else metadata['input_shape'][-1]
-  results = []
+  channels = metadata['input_shape'][-1]
+  preprocessing_fn = preprocessing_factory.get_preprocessing(
+      metadata['preprocessing'], is_training=False)
+  batches = []
   with tf.Graph().as_default():
-    file_name = tf.placeholder(tf.string, [], name='file_name')
+    file_name = tf.placeholder(tf.string, [])
     image = tf.io.decode_image(tf.io.read_file(file_name), channels=channels,
                                expand_animations=False)
     image.set_shape([None, None, channels])
-    preprocessing_fn = preprocessing_factory.get_preprocessing(
-        metadata['preprocessing'], is_training=False)
     batch = tf.expand_dims(preprocessing_fn(image, size, size), 0)
-    output, = tf.import_graph_def(
-        graph_def, input_map={metadata['input'] + ':0': batch},
-        return_elements=[metadata['output'] + ':0'], name='model')
-    probabilities = tf.reshape(output, [-1])
     with tf.Session() as session:
       for path in image_files:
         try:
-          values = session.run(probabilities, {file_name: path})
+          batches.append(session.run(batch, {file_name: path}))
         except tf.errors.InvalidArgumentError:
           raise ValueError(f'Cannot decode {path} as an image (jpeg, png, bmp '
                            'or gif expected).') from None
-        order = values.argsort()[::-1][:top_k]
-        results.append([(int(i), float(values[i])) for i in order])
+  return batches
+
+
+def classify(model_path, image_files, top_k=5):
+  """Returns, per image, a list of (class index, probability), best first.
+
+  Raises:
+    ValueError: missing model or images, or a model exported with
+      --final_endpoint (features, not classes).
+  """
+  model = export_utils.load_model(model_path)
+  if 'probabilities' not in model.metadata['outputs']:
+    raise ValueError(f'{model_path} outputs the features of end point '
+                     f'{model.metadata.get("final_endpoint")!r}, not class '
+                     'probabilities; export without --final_endpoint.')
+  results = []
+  for images in preprocess_images(image_files, model.metadata):
+    values = model.run(images)['probabilities'].reshape(-1)
+    order = values.argsort()[::-1][:top_k]
+    results.append([(int(i), float(values[i])) for i in order])
   return results
 
 

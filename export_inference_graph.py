@@ -1,34 +1,41 @@
-"""Exports a network's inference GraphDef, and freezes it with a checkpoint.
+"""Exports a network for inference: GraphDef, frozen graph, SavedModel, TFLite.
 
 Usage:
   # Graph only (no weights), as in TF-Slim:
   python export_inference_graph.py --model_name=inception_v3 \
       --output_file=/tmp/inception_v3_inf_graph.pb
 
-  # Graph plus a frozen copy with the checkpoint's weights as constants:
+  # From a checkpoint, every deployable artifact in one command:
   python export_inference_graph.py --model_name=lenet --dataset_name=digits \
-      --output_file=/tmp/lenet_inf_graph.pb --checkpoint_path=/tmp/train \
-      --frozen_graph=/tmp/lenet_frozen.pb
+      --checkpoint_path=/tmp/train --export_dir=/tmp/lenet_export \
+      --dataset_dir=/tmp/digits --dataset_split_name=train
 
-The input placeholder is named `input`; the script prints the output node
-(e.g. InceptionV3/Predictions/Reshape_1). Beside every .pb it writes a small
-JSON (<file>.json) with the input/output names, image size and model name,
-which classify_image.py reads. All files are written atomically.
+--export_dir writes frozen_graph.pb, saved_model/, model_float.tflite and,
+when --dataset_dir is given, model_int8.tflite (post-training int8
+quantization calibrated on --num_calibration_images images of
+--dataset_split_name, with the model's preprocessing). --frozen_graph,
+--saved_model_dir, --tflite_file and --tflite_int8_file write (or redirect)
+single artifacts.
+
+The input placeholder is named `input` and takes preprocessed float images
+[batch, size, size, channels] (--batch_size unset = variable batch). The
+script prints the output nodes: the network's predictions end point (TF-Slim's
+names, e.g. InceptionV3/Predictions/Reshape_1) and its logits, or the
+--final_endpoint. Beside every file it writes <file>.json (inside a
+SavedModel: assets.extra/export_metadata.json) with these names, the image
+size and the preprocessing, which classify_image.py reads. All writes are
+atomic (temporary name, then rename).
 """
 
-import json
-import os
 import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
-import checkpoint_utils
 import common_flags
-from datasets import dataset_utils
+import export_utils
 from nets import nets_factory
-from nets.compat import tf
 
 common_flags.define_model_flags()
 common_flags.define_dataset_flags()
@@ -39,9 +46,10 @@ flags.DEFINE_bool('is_training', False,
                   'Export the training graph (batch norm in batch mode).')
 flags.DEFINE_integer('image_size', None,
                      'Input height/width; None takes the registry default.')
-flags.DEFINE_string('output_file', '', 'Where to write the GraphDef.')
+flags.DEFINE_string('output_file', '',
+                    'Where to write the inference GraphDef (no weights).')
 flags.DEFINE_bool('write_text_graphdef', False,
-                  'Write the GraphDef as text (pbtxt) instead of binary.')
+                  'Write --output_file as text (pbtxt) instead of binary.')
 flags.DEFINE_bool('is_video_model', False, 'The model takes video input.')
 flags.DEFINE_integer('num_frames', None,
                      'Frames of a video model\'s input; None takes the '
@@ -50,123 +58,25 @@ flags.DEFINE_string('final_endpoint', None,
                     'Export this end point (features) instead of the '
                     'predictions.')
 flags.DEFINE_string('checkpoint_path', None,
-                    'Checkpoint file or directory to freeze into '
-                    '--frozen_graph.')
+                    'Checkpoint file or directory whose weights are exported.')
+flags.DEFINE_string('export_dir', None,
+                    'Write frozen_graph.pb, saved_model/, model_float.tflite '
+                    '(and model_int8.tflite with --dataset_dir) here.')
 flags.DEFINE_string('frozen_graph', None,
-                    'Where to write the frozen GraphDef (needs '
-                    '--checkpoint_path).')
+                    'Where to write the frozen GraphDef.')
+flags.DEFINE_string('saved_model_dir', None,
+                    'Where to write the SavedModel (serving_default '
+                    'signature).')
+flags.DEFINE_string('tflite_file', None,
+                    'Where to write the float TFLite flatbuffer.')
+flags.DEFINE_string('tflite_int8_file', None,
+                    'Where to write the int8 TFLite flatbuffer (needs '
+                    '--dataset_dir for calibration images).')
+flags.DEFINE_integer('num_calibration_images', 300,
+                     'Images of --dataset_split_name that calibrate int8 '
+                     'quantization.')
 
 FLAGS = flags.FLAGS
-
-INPUT_NAME = 'input'
-
-
-def build_inference_graph(model_name, num_classes, image_size=None,
-                          batch_size=None, is_training=False,
-                          use_grayscale=False, is_video_model=False,
-                          num_frames=None, final_endpoint=None, channels=3):
-  """Builds the inference graph in the default graph.
-
-  Returns:
-    (input placeholder, output tensor, metadata dict).
-
-  Raises:
-    ValueError: video flag on an image model (or the reverse), unknown
-      final_endpoint.
-  """
-  spec = nets_factory.get_spec(model_name)
-  if is_video_model != (spec.input_kind == 'video'):
-    raise ValueError(
-        f'{model_name} takes {spec.input_kind} input; '
-        + ('drop --is_video_model.' if is_video_model else
-           'pass --is_video_model (and optionally --num_frames).'))
-  size = image_size or spec.default_image_size
-  channels = 1 if use_grayscale else channels
-  if spec.input_kind == 'video':
-    frames = num_frames or spec.num_frames
-    shape = [batch_size, frames, size, size, channels]
-  else:
-    shape = [batch_size, size, size, channels]
-  network_fn = nets_factory.get_network_fn(
-      model_name, num_classes=num_classes, is_training=is_training)
-  placeholder = tf.placeholder(tf.float32, shape, name=INPUT_NAME)
-  logits, end_points = network_fn(placeholder)
-  if final_endpoint:
-    if final_endpoint not in end_points:
-      raise ValueError(f'Unknown --final_endpoint {final_endpoint!r} for '
-                       f'{model_name}; valid: {", ".join(end_points)}.')
-    output = end_points[final_endpoint]
-  else:
-    output = end_points.get('Predictions', logits)
-  metadata = {
-      'model_name': model_name,
-      'input': placeholder.op.name,
-      'input_shape': shape,
-      'output': output.op.name,
-      'logits': logits.op.name,
-      'num_classes': num_classes,
-      'image_size': size,
-      'use_grayscale': bool(use_grayscale),
-      'preprocessing': spec.preprocessing,
-  }
-  return placeholder, output, metadata
-
-
-def _write_graph(graph_def, path, as_text=False):
-  with dataset_utils.atomic_path(path) as tmp:
-    with open(tmp, 'w' if as_text else 'wb') as f:
-      f.write(str(graph_def) if as_text else graph_def.SerializeToString())
-
-
-def _write_metadata(path, metadata):
-  dataset_utils.write_text_atomic(
-      path + '.json', json.dumps(metadata, indent=2, sort_keys=True) + '\n')
-
-
-def export(model_name, num_classes, output_file=None, frozen_graph=None,
-           checkpoint_path=None, write_text_graphdef=False, **build_kwargs):
-  """Writes the inference graph and, with a checkpoint, its frozen version.
-
-  Returns:
-    The metadata dict (input/output node names ...).
-  """
-  if not output_file and not frozen_graph:
-    raise ValueError('Nothing to write: pass --output_file and/or '
-                     '--frozen_graph.')
-  if frozen_graph and not checkpoint_path:
-    raise ValueError('--frozen_graph needs --checkpoint_path (the weights to '
-                     'freeze).')
-  checkpoint = (checkpoint_utils.resolve_checkpoint(checkpoint_path)
-                if checkpoint_path else None)
-  with tf.Graph().as_default() as graph:
-    _, output, metadata = build_inference_graph(model_name, num_classes,
-                                                **build_kwargs)
-    graph_def = graph.as_graph_def()
-    variables = tf.global_variables()
-    if checkpoint:  # Check before writing anything.
-      mismatched, missing = checkpoint_utils.compare_with_checkpoint(
-          checkpoint, variables)
-      if mismatched or missing:
-        problems = mismatched + [f'{m} (not in checkpoint)' for m in missing]
-        raise ValueError(
-            f'Checkpoint {checkpoint} does not fit {model_name} with '
-            f'{num_classes} classes and {metadata["input_shape"][-1]} input '
-            f'channel(s): {"; ".join(problems[:6])}. Pass the --dataset_name, '
-            '--labels_offset or --use_grayscale the checkpoint was trained '
-            'with.')
-    if output_file:
-      _write_graph(graph_def, output_file, write_text_graphdef)
-      _write_metadata(output_file, metadata)
-    if frozen_graph:
-      saver = tf.train.Saver(variables)
-      with tf.Session() as session:
-        saver.restore(session, checkpoint)
-        frozen = tf.graph_util.convert_variables_to_constants(
-            session, graph_def, [metadata['output']])
-      frozen = tf.graph_util.remove_training_nodes(frozen)
-      _write_graph(frozen, frozen_graph)
-      _write_metadata(frozen_graph, dict(metadata, checkpoint=checkpoint))
-  return metadata
 
 
 def classes_and_channels_from_flags():
@@ -181,26 +91,48 @@ def classes_and_channels_from_flags():
           getattr(module, 'CHANNELS', 3))
 
 
+def paths_from_flags():
+  """ExportPaths: --export_dir's defaults, overridden by single-file flags."""
+  base = (export_utils.ExportPaths.in_directory(
+      FLAGS.export_dir, int8=bool(FLAGS.dataset_dir))
+          if FLAGS.export_dir else export_utils.ExportPaths())
+  return export_utils.ExportPaths(
+      graph_file=FLAGS.output_file or None,
+      write_text_graphdef=FLAGS.write_text_graphdef,
+      frozen_graph=FLAGS.frozen_graph or base.frozen_graph,
+      saved_model_dir=FLAGS.saved_model_dir or base.saved_model_dir,
+      tflite_file=FLAGS.tflite_file or base.tflite_file,
+      tflite_int8_file=FLAGS.tflite_int8_file or base.tflite_int8_file)
+
+
 def main(argv):
   del argv
-  logging.set_verbosity(logging.INFO)
+  logging.set_verbosity(logging.WARNING)
 
   def run():
     num_classes, channels = classes_and_channels_from_flags()
-    metadata = export(
-        FLAGS.model_name, num_classes, channels=channels,
-        output_file=FLAGS.output_file, frozen_graph=FLAGS.frozen_graph,
-        checkpoint_path=FLAGS.checkpoint_path,
-        write_text_graphdef=FLAGS.write_text_graphdef,
+    config = export_utils.GraphConfig(
+        model_name=FLAGS.model_name, num_classes=num_classes,
         image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
         is_training=FLAGS.is_training, use_grayscale=FLAGS.use_grayscale,
         is_video_model=FLAGS.is_video_model, num_frames=FLAGS.num_frames,
-        final_endpoint=FLAGS.final_endpoint)
+        final_endpoint=FLAGS.final_endpoint, channels=channels,
+        preprocessing_name=FLAGS.preprocessing_name)
+    calibration = None
+    if FLAGS.dataset_dir:
+      calibration = export_utils.CalibrationConfig(
+          dataset_name=FLAGS.dataset_name, dataset_dir=FLAGS.dataset_dir,
+          split_name=FLAGS.dataset_split_name,
+          num_images=FLAGS.num_calibration_images)
+    metadata = export_utils.export(config, paths_from_flags(),
+                                   checkpoint_path=FLAGS.checkpoint_path,
+                                   calibration=calibration)
     print(f'Input node: {metadata["input"]} {metadata["input_shape"]}')
     print(f'Output node: {metadata["output"]}')
-    for path in (FLAGS.output_file, FLAGS.frozen_graph):
-      if path:
-        print(f'Wrote {path}')
+    for key, name in metadata['outputs'].items():
+      print(f'  {key}: {name}')
+    for path in metadata['written']:
+      print(f'Wrote {path}')
 
   common_flags.run_or_exit(run)
 

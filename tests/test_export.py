@@ -1,0 +1,392 @@
+"""Export for deployment: frozen graph, SavedModel, TFLite float and int8.
+
+Every artifact is compared with the session that wrote the checkpoint: the
+frozen graph and the SavedModel within 1e-4 (max abs logits difference), the
+float TFLite model within 1e-3. Heavy nets use random-initialised checkpoints
+(batch-norm moving statistics randomised too, so folding them matters) at
+their smallest input size and batch 1. The int8 model is judged on a LeNet
+trained here on the digits: its top-1 must agree with the float model's on at
+least 95% of the 360 real test images.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import export_utils
+from datasets import dataset_factory
+from datasets import input_pipeline
+from nets import nets_factory
+from nets.compat import tf
+from preprocessing import preprocessing_factory
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(script, *args):
+  return subprocess.run([sys.executable, os.path.join(ROOT, script), *args],
+                        cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def error_line(result):
+  lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+  return lines[-1] if lines else ''
+
+
+def random_checkpoint(directory, model_name, size, num_classes, channels=3,
+                      batch_size=1, seed=0):
+  """Writes a random-initialised checkpoint and returns what it computes.
+
+  Batch-norm moving means/variances get random values (not 0/1) so that a
+  frozen graph which dropped or mis-folded them would disagree. The logits
+  layer (the registry's first logits scope) is then scaled so the logits
+  span about +-4, as a trained model's do: random deep nets otherwise give
+  logits in the hundreds, where float32 rounding alone exceeds 1e-4.
+
+  Returns:
+    (checkpoint path, input batch, logits, probabilities) from the session
+    that wrote the checkpoint.
+  """
+  rng = np.random.RandomState(seed)
+  batch = rng.uniform(-1, 1, (batch_size, size, size, channels)).astype(
+      np.float32)
+  with tf.Graph().as_default():
+    tf.set_random_seed(seed)
+    images = tf.placeholder(tf.float32, [None, size, size, channels])
+    logits, end_points = nets_factory.get_network_fn(
+        model_name, num_classes)(images)
+    probabilities = [v for k, v in end_points.items()
+                     if k.lower() == 'predictions']
+    probabilities = probabilities[0] if probabilities else tf.nn.softmax(logits)
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      for var in tf.global_variables():
+        shape = var.shape.as_list()
+        if var.op.name.endswith('moving_mean'):
+          var.load(rng.normal(0, 0.1, shape).astype(np.float32), session)
+        elif var.op.name.endswith('moving_variance'):
+          var.load(rng.uniform(0.5, 1.5, shape).astype(np.float32), session)
+      scale = 4.0 / np.abs(session.run(logits, {images: batch})).max()
+      scope = nets_factory.get_spec(model_name).logits_scopes[0]
+      for var in tf.global_variables(scope + '/'):
+        var.load(session.run(var) * scale, session)
+      path = tf.train.Saver().save(session, os.path.join(directory, 'model'))
+      values = session.run([logits, probabilities], {images: batch})
+  return path, batch, values[0], values[1]
+
+
+# The acceptance networks: (name, smallest input size, TF-Slim output node).
+ACCEPTANCE = [
+    ('lenet', 28, 'Predictions/Reshape_1'),
+    ('cifarnet', 32, 'Predictions/Reshape_1'),
+    ('inception_v3', 75, 'InceptionV3/Predictions/Reshape_1'),
+    ('resnet_v1_50', 32, 'resnet_v1_50/predictions/Reshape_1'),
+    ('mobilenet_v1', 32, 'MobilenetV1/Predictions/Reshape_1'),
+    ('mobilenet_v2', 32, 'MobilenetV2/Predictions/Reshape_1'),
+    ('mobilenet_v3_small', 32, 'MobilenetV3/Predictions/Reshape_1'),
+    ('nasnet_mobile', 32, 'final_layer/predictions'),
+]
+
+
+@pytest.mark.parametrize('model_name,size,output_node', ACCEPTANCE,
+                         ids=[row[0] for row in ACCEPTANCE])
+def test_exports_compute_what_the_checkpoint_computes(model_name, size,
+                                                      output_node, tmp_path):
+  num_classes = nets_factory.get_spec(model_name).num_classes
+  checkpoint, batch, logits, probabilities = random_checkpoint(
+      str(tmp_path), model_name, size, num_classes)
+  paths = export_utils.ExportPaths.in_directory(str(tmp_path / 'export'))
+  metadata = export_utils.export(
+      export_utils.GraphConfig(model_name, num_classes, image_size=size),
+      paths, checkpoint_path=checkpoint)
+  assert metadata['input'] == 'input'
+  assert metadata['input_shape'] == [None, size, size, 3]
+  assert metadata['output'] == output_node
+  assert metadata['outputs']['probabilities'] == output_node
+  assert metadata['written'] == [paths.frozen_graph, paths.saved_model_dir,
+                                 paths.tflite_file]
+
+  graph_def = tf.GraphDef.FromString(open(paths.frozen_graph, 'rb').read())
+  ops = {node.op for node in graph_def.node}
+  assert not ops & {'VariableV2', 'VarHandleOp', 'Assign', 'SaveV2',
+                    'RestoreV2', 'CheckNumerics'}, ops
+  assert not any('AuxLogits' in n.name or n.name.startswith('aux_')
+                 for n in graph_def.node)  # pruned to the outputs
+
+  frozen = export_utils.load_model(paths.frozen_graph).run(batch)
+  assert np.abs(frozen['logits'] - logits).max() <= 1e-4
+  np.testing.assert_allclose(frozen['probabilities'], probabilities,
+                             atol=1e-5)
+
+  saved = export_utils.load_model(paths.saved_model_dir).run(batch)
+  assert np.abs(saved['logits'] - logits).max() <= 1e-4
+  assert saved['classes'].shape == (1, 5)
+  np.testing.assert_array_equal(
+      np.sort(saved['classes'][0]), np.sort(np.argsort(-probabilities[0])[:5]))
+  np.testing.assert_allclose(saved['scores'][0],
+                             np.sort(probabilities[0])[::-1][:5], atol=1e-5)
+
+  lite = export_utils.load_model(paths.tflite_file).run(batch)
+  assert np.abs(lite['logits'] - logits).max() <= 1e-3
+
+
+@pytest.fixture(scope='module')
+def trained_lenet(digits_dir, tmp_path_factory):
+  """A LeNet trained in-process on the digits (300 SGD steps, batch 32)."""
+  directory = str(tmp_path_factory.mktemp('lenet'))
+  spec = dataset_factory.get_dataset('digits', 'train', digits_dir)
+  with tf.Graph().as_default():
+    tf.set_random_seed(1)
+    dataset = input_pipeline.build_dataset(
+        spec, preprocessing_factory.get_preprocessing('lenet', True),
+        input_pipeline.InputConfig(batch_size=32, image_size=(28, 28),
+                                   is_training=True, seed=1, cache=True))
+    images, labels = tf.data.make_one_shot_iterator(dataset).get_next()
+    logits, _ = nets_factory.get_network_fn('lenet', 10, is_training=True)(
+        images)
+    loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+    train_op = tf.train.MomentumOptimizer(0.01, 0.9).minimize(loss)
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      for _ in range(300):
+        session.run(train_op)
+      return tf.train.Saver().save(session, os.path.join(directory, 'model'))
+
+
+def read_split(digits_dir, split, channels=1):
+  """The split's preprocessed images [n, 28, 28, channels] and labels."""
+  spec = dataset_factory.get_dataset('digits', split, digits_dir)
+  import dataclasses
+  spec = dataclasses.replace(spec, channels=channels)
+  with tf.Graph().as_default():
+    dataset = input_pipeline.build_dataset(
+        spec, preprocessing_factory.get_preprocessing('lenet'),
+        input_pipeline.InputConfig(batch_size=1000, image_size=(28, 28),
+                                   is_training=False))
+    batch = tf.data.make_one_shot_iterator(dataset).get_next()
+    with tf.Session() as session:
+      images, labels = session.run(batch)
+  return images, labels
+
+
+def test_int8_model_agrees_with_float_and_classify_runs_every_kind(
+    trained_lenet, digits_dir, tmp_path):
+  export_dir = str(tmp_path / 'export')
+  result = run_script(
+      'export_inference_graph.py', '--model_name=lenet',
+      '--dataset_name=digits', f'--checkpoint_path={trained_lenet}',
+      f'--export_dir={export_dir}', f'--dataset_dir={digits_dir}',
+      '--dataset_split_name=train', '--num_calibration_images=300')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Output node: Predictions/Reshape_1' in result.stdout
+  assert '  logits: LeNet/fc4/BiasAdd' in result.stdout
+  assert sorted(os.listdir(export_dir)) == [
+      'frozen_graph.pb', 'frozen_graph.pb.json', 'model_float.tflite',
+      'model_float.tflite.json', 'model_int8.tflite', 'model_int8.tflite.json',
+      'saved_model']
+
+  float_model = export_utils.load_model(
+      os.path.join(export_dir, 'model_float.tflite'))
+  int8_path = os.path.join(export_dir, 'model_int8.tflite')
+  int8_model = export_utils.load_model(int8_path)
+  assert json.load(open(int8_path + '.json'))['tflite'] == 'int8'
+  # Really quantized: int8 weights and activations inside, float at the edges.
+  interpreter = tf.lite.Interpreter(model_path=int8_path)
+  dtypes = {d['dtype'] for d in interpreter.get_tensor_details()}
+  assert np.int8 in dtypes
+  assert interpreter.get_input_details()[0]['dtype'] == np.float32
+  assert (os.path.getsize(int8_path) * 3 <
+          os.path.getsize(os.path.join(export_dir, 'model_float.tflite')))
+
+  images, labels = read_split(digits_dir, 'test')
+  assert len(labels) == 360
+  float_top1 = float_model.run(images)['probabilities'].argmax(1)
+  int8_top1 = int8_model.run(images)['probabilities'].argmax(1)
+  assert (float_top1 == labels).mean() > 0.8  # a trained model; chance 0.1
+  agreement = (float_top1 == int8_top1).mean()
+  print(f'int8/float top-1 agreement: {agreement:.4f}')
+  assert agreement >= 0.95
+
+  # classify_image.py on each kind of artifact gives the same top class.
+  samples = sorted(os.listdir(os.path.join(digits_dir, 'test_images')))[:2]
+  files = ','.join(os.path.join(digits_dir, 'test_images', s) for s in samples)
+  labels_file = os.path.join(digits_dir, 'labels.txt')
+  tops = []
+  for artifact in ('frozen_graph.pb', 'saved_model', 'model_float.tflite',
+                   'model_int8.tflite'):
+    result = run_script('classify_image.py',
+                        f'--graph={os.path.join(export_dir, artifact)}',
+                        f'--labels_file={labels_file}', f'--image_files={files}',
+                        '--top_k=3')
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 8 and lines[0].endswith(samples[0] + ':'), lines
+    tops.append([lines[1].split()[:2], lines[5].split()[:2]])
+    probabilities = [float(line.split()[-1]) for line in lines[1:4]]
+    assert probabilities == sorted(probabilities, reverse=True)
+  assert all(top == tops[0] for top in tops), tops
+  names = dict(line.strip().split(':') for line in open(labels_file))
+  assert tops[0][0][1] == names[tops[0][0][0]]
+
+
+def test_variable_and_fixed_batch_size(trained_lenet, tmp_path):
+  images = np.random.RandomState(3).uniform(-1, 1, (3, 28, 28, 1)).astype(
+      np.float32)
+  with tf.Graph().as_default():
+    placeholder = tf.placeholder(tf.float32, [None, 28, 28, 1])
+    logits, _ = nets_factory.get_network_fn('lenet', 10)(placeholder)
+    with tf.Session() as session:
+      tf.train.Saver().restore(session, trained_lenet)
+      expected = session.run(logits, {placeholder: images})
+  paths = export_utils.ExportPaths.in_directory(str(tmp_path / 'variable'))
+  metadata = export_utils.export(
+      export_utils.GraphConfig('lenet', 10, channels=1), paths,
+      checkpoint_path=trained_lenet)
+  assert metadata['input_shape'] == [None, 28, 28, 1]
+  for path in (paths.frozen_graph, paths.saved_model_dir, paths.tflite_file):
+    got = export_utils.load_model(path).run(images)['logits']
+    assert got.shape == (3, 10)
+    assert np.abs(got - expected).max() <= 1e-3, path
+
+  fixed = str(tmp_path / 'fixed.pb')
+  metadata = export_utils.export(
+      export_utils.GraphConfig('lenet', 10, channels=1, batch_size=2),
+      export_utils.ExportPaths(frozen_graph=fixed),
+      checkpoint_path=trained_lenet)
+  graph_def = tf.GraphDef.FromString(open(fixed, 'rb').read())
+  node = next(n for n in graph_def.node if n.name == 'input')
+  assert [d.size for d in node.attr['shape'].shape.dim] == [2, 28, 28, 1]
+  got = export_utils.load_model(fixed).run(images[:2])['logits']
+  assert np.abs(got - expected[:2]).max() <= 1e-4
+
+
+def test_grayscale_export_of_an_rgb_network(tmp_path):
+  checkpoint, batch, logits, _ = random_checkpoint(
+      str(tmp_path), 'cifarnet', 32, 10, channels=1)
+  config = export_utils.GraphConfig('cifarnet', 10, use_grayscale=True)
+  frozen = str(tmp_path / 'gray.pb')
+  metadata = export_utils.export(
+      config, export_utils.ExportPaths(frozen_graph=frozen),
+      checkpoint_path=checkpoint)
+  assert metadata['input_shape'] == [None, 32, 32, 1]
+  assert metadata['use_grayscale'] is True
+  got = export_utils.load_model(frozen).run(batch)['logits']
+  assert np.abs(got - logits).max() <= 1e-4
+  # The RGB graph does not fit the grayscale checkpoint: one clear error.
+  with pytest.raises(ValueError, match=r'CifarNet/conv1/weights \(model '
+                     r'\[5, 5, 3, 64\], checkpoint \[5, 5, 1, 64\]\).*'
+                     '--use_grayscale'):
+    export_utils.export(export_utils.GraphConfig('cifarnet', 10),
+                        export_utils.ExportPaths(frozen_graph=frozen + '2'),
+                        checkpoint_path=checkpoint)
+  assert not os.path.exists(frozen + '2')
+
+
+def test_graph_only_text_graphdef_and_final_endpoint(trained_lenet, tmp_path):
+  from google.protobuf import text_format
+  text_file = str(tmp_path / 'lenet.pbtxt')
+  metadata = export_utils.export(
+      export_utils.GraphConfig('lenet', 10, channels=1),
+      export_utils.ExportPaths(graph_file=text_file, write_text_graphdef=True))
+  graph_def = text_format.Parse(open(text_file).read(), tf.GraphDef())
+  names = {node.name for node in graph_def.node}
+  assert {'input', metadata['output'], 'LeNet/fc4/weights'} <= names
+  assert metadata['written'] == [text_file]
+
+  frozen = str(tmp_path / 'features.pb')
+  metadata = export_utils.export(
+      export_utils.GraphConfig('lenet', 10, channels=1,
+                               final_endpoint='pool2'),
+      export_utils.ExportPaths(frozen_graph=frozen),
+      checkpoint_path=trained_lenet)
+  assert metadata['outputs'] == {'features': 'LeNet/pool2/MaxPool'}
+  images = np.random.RandomState(4).uniform(-1, 1, (2, 28, 28, 1)).astype(
+      np.float32)
+  with tf.Graph().as_default():
+    placeholder = tf.placeholder(tf.float32, [None, 28, 28, 1])
+    _, end_points = nets_factory.get_network_fn('lenet', 10)(placeholder)
+    with tf.Session() as session:
+      tf.train.Saver().restore(session, trained_lenet)
+      expected = session.run(end_points['pool2'], {placeholder: images})
+  got = export_utils.load_model(frozen).run(images)['features']
+  assert np.abs(got - expected).max() <= 1e-4
+  graph_def = tf.GraphDef.FromString(open(frozen, 'rb').read())
+  assert not any(n.name.startswith('LeNet/fc') for n in graph_def.node)
+
+
+def test_output_nodes_of_networks_without_predictions():
+  # VGG/AlexNet/OverFeat end at their logits (TF-Slim's output node); the
+  # export adds the softmax under the network's scope.
+  with tf.Graph().as_default():
+    _, _, metadata = export_utils.build_inference_graph(
+        export_utils.GraphConfig('vgg_16', 1000, image_size=224,
+                                 batch_size=1))
+  assert metadata['outputs'] == {'logits': 'vgg_16/fc8/squeezed',
+                                 'probabilities': 'vgg_16/Predictions'}
+
+
+def test_interrupted_exports_leave_no_complete_looking_files(
+    trained_lenet, tmp_path, monkeypatch):
+  config = export_utils.GraphConfig('lenet', 10, channels=1)
+  paths = export_utils.ExportPaths.in_directory(str(tmp_path))
+  export_utils.export(config, paths, checkpoint_path=trained_lenet)
+  before = {name: os.path.getmtime(os.path.join(tmp_path, name))
+            for name in os.listdir(tmp_path)}
+
+  def fail(*args, **kwargs):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(export_utils.tf.saved_model.builder.SavedModelBuilder,
+                      'save', fail)
+  with pytest.raises(KeyboardInterrupt):
+    export_utils.export(config, paths, checkpoint_path=trained_lenet)
+  # The old SavedModel is intact and no temporary directory is left.
+  assert export_utils.load_model(paths.saved_model_dir).kind == 'saved_model'
+  assert sorted(os.listdir(tmp_path)) == sorted(before)
+
+  monkeypatch.undo()
+  monkeypatch.setattr(export_utils, 'convert_tflite', fail)
+  fresh = export_utils.ExportPaths.in_directory(str(tmp_path / 'fresh'))
+  with pytest.raises(KeyboardInterrupt):
+    export_utils.export(config, fresh, checkpoint_path=trained_lenet)
+  assert not os.path.exists(fresh.tflite_file)
+  assert not any(name.startswith('.') for name in
+                 os.listdir(tmp_path / 'fresh'))
+
+
+def test_bad_input_gives_one_clear_error(trained_lenet, tmp_path):
+  base = ['--dataset_name=digits', f'--frozen_graph={tmp_path}/out.pb']
+  cases = [
+      (['--model_name=lenet', f'--checkpoint_path={tmp_path}/missing'],
+       f'ERROR: Checkpoint {tmp_path}/missing does not exist'),
+      (['--model_name=lenet', f'--checkpoint_path={trained_lenet}',
+        '--labels_offset=1'],
+       'ERROR: Checkpoint ' + trained_lenet + ' does not fit lenet with 9 '
+       'classes'),
+      (['--model_name=lenet', f'--checkpoint_path={trained_lenet}',
+        '--final_endpoint=conv9'],
+       "ERROR: Unknown --final_endpoint 'conv9' for lenet; valid end points: "
+       'conv1, pool1'),
+      (['--model_name=lenet', f'--checkpoint_path={trained_lenet}',
+        '--is_video_model'],
+       'ERROR: --model_name=lenet takes image input; drop --is_video_model.'),
+      (['--model_name=lenet', f'--checkpoint_path={trained_lenet}',
+        '--export_dir=' + str(tmp_path / 'x'), '--tflite_int8_file=' +
+        str(tmp_path / 'q.tflite')],
+       'ERROR: --tflite_int8_file needs calibration images'),
+  ]
+  for args, expected in cases:
+    result = run_script('export_inference_graph.py', *base, *args)
+    assert result.returncode == 2, (args, result.stderr[-2000:])
+    assert error_line(result).startswith(expected), error_line(result)
+  assert os.listdir(tmp_path) == []
+
+  result = run_script('classify_image.py', f'--graph={tmp_path}/none.tflite',
+                      f'--image_files={tmp_path}/a.png')
+  assert result.returncode == 2
+  assert error_line(result).startswith(
+      f'ERROR: Model {tmp_path}/none.tflite does not exist')
