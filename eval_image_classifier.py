@@ -176,7 +176,16 @@ def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
   correct = top5 = 0.0
   count = batches = 0
   with tf.Session(cfg.master) as session:
-    ops['saver'].restore(session, checkpoint)
+    try:
+      ops['saver'].restore(session, checkpoint)
+    except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
+      if not tf.train.checkpoint_exists(checkpoint):
+        raise  # Deleted meanwhile (training keeps the last few only).
+      raise ValueError(
+          f'Checkpoint {checkpoint} does not fit {cfg.model_name}: '
+          f'{e.message.splitlines()[0]}. Check --model_name and '
+          '--labels_offset, and set --moving_average_decay only if training '
+          'kept moving averages.') from None
     step = int(session.run(ops['global_step']))
     session.run(ops['initializer'])
     while cfg.max_num_batches is None or batches < cfg.max_num_batches:
@@ -332,11 +341,6 @@ def main(argv):
     except tf.errors.DataLossError as e:
       raise ValueError(f'Corrupt TFRecord data in {FLAGS.dataset_dir} '
                        f'({e.message}); convert the dataset again.') from None
-    except tf.errors.NotFoundError as e:
-      raise ValueError(f'{cfg.checkpoint_path} does not fit {cfg.model_name} '
-                       f'({e.message.splitlines()[0]}); check --model_name, '
-                       'and --moving_average_decay (set it only if training '
-                       'used it).') from None
 
   common_flags.run_or_exit(run)
 

@@ -14,7 +14,7 @@ def config(train_dir, dataset_dir, **overrides):
   Optimizer fields go in `optimizer=dict(...)`; the rest are TrainConfig
   fields.
   """
-  opt = dict(optimizer='sgd', learning_rate=0.05,
+  opt = dict(optimizer='sgd', learning_rate=0.01,
              learning_rate_decay_type='fixed')
   opt.update(overrides.pop('optimizer', {}))
   values = dict(train_dir=str(train_dir), model_name='lenet',
