@@ -8,7 +8,11 @@ from nets.nets_factory import unknown_name_error
 _DATASETS = {
     'cifar10': 'datasets.cifar10',
     'digits': 'datasets.digits',
+    'flowers': 'datasets.flowers',
+    'image_folder': 'datasets.image_folder',
+    'imagenet': 'datasets.imagenet',
     'mnist': 'datasets.mnist',
+    'visualwakewords': 'datasets.visualwakewords',
 }
 
 

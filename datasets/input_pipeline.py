@@ -1,7 +1,19 @@
 """tf.data input pipeline used by training and evaluation.
 
-files -> (shuffled) parallel interleave of TFRecordDatasets -> parallel
-parse + decode + preprocess -> shuffle -> batch -> prefetch. No queue runners.
+  shard files (shuffled per epoch in training)
+  -> parallel interleave of TFRecordDatasets (`num_readers` files at once)
+  -> optional in-memory cache of the serialized records
+  -> shuffle buffer + repeat (training only)
+  -> parallel parse + decode + preprocess (`num_parallel_calls`, 0 = AUTOTUNE)
+  -> batch -> prefetch.
+
+Evaluation reads every file once, in sorted order, with deterministic
+interleave/map/batch, so the same checkpoint always sees the same batches.
+Training lets tf.data return elements out of order for speed. When the split
+has boxes (ImageNet, Visual Wake Words) and `use_bboxes` is set, they are
+passed to the preprocessing function as `bbox` [1, num_boxes, 4], which
+inception training preprocessing uses for its distorted crop. No queue
+runners.
 """
 
 import dataclasses
@@ -10,6 +22,7 @@ from datasets import dataset_utils
 from nets.compat import tf
 
 AUTOTUNE = tf.data.experimental.AUTOTUNE
+_READ_BUFFER_BYTES = 8 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,13 +34,16 @@ class InputConfig:
     image_size: (height, width) given to the preprocessing function.
     is_training: shuffle, repeat and drop the last partial batch when True;
       deterministic single pass (last partial batch kept) when False.
-    num_readers: TFRecord files read in parallel.
-    num_parallel_calls: parallel parse/preprocess calls (0 or None = autotune).
+    num_readers: TFRecord files read in parallel (at most the file count).
+    num_parallel_calls: parallel parse/decode/preprocess calls (0 or None =
+      AUTOTUNE); --num_preprocessing_threads in the scripts.
     shuffle_buffer: examples in the shuffle buffer (training only).
     num_epochs: passes over the data in training (None = forever).
     labels_offset: subtracted from every label.
     seed: seed for file order and shuffling.
-    cache: cache decoded records in memory (small datasets).
+    cache: keep the serialized records in memory after the first pass
+      (datasets that fit in RAM); decoding and augmentation still run every
+      epoch.
     use_bboxes: pass image/object/bbox boxes to the preprocessing fn as `bbox`.
   """
   batch_size: int
@@ -70,6 +86,10 @@ def decode_example(serialized, channels, with_bboxes=False):
   return image, parsed[dataset_utils.KEY_LABEL], bbox
 
 
+def _record_dataset(filename):
+  return tf.data.TFRecordDataset(filename, buffer_size=_READ_BUFFER_BYTES)
+
+
 def build_dataset(spec, preprocessing_fn, config):
   """Returns a tf.data.Dataset of (images [b, h, w, c], labels [b]) batches.
 
@@ -77,17 +97,37 @@ def build_dataset(spec, preprocessing_fn, config):
     spec: datasets.dataset_utils.DatasetSpec of the split.
     preprocessing_fn: fn(image, height, width, **kwargs) -> float image.
     config: InputConfig.
+
+  Raises:
+    DatasetError: if no file matches spec.file_pattern.
+    ValueError: for a non-positive batch size or negative reader count.
   """
+  if config.batch_size <= 0:
+    raise ValueError(f'batch_size must be positive, got {config.batch_size}.')
+  if config.num_readers < 0 or (config.num_parallel_calls or 0) < 0:
+    raise ValueError('num_readers and num_parallel_calls must be >= 0, got '
+                     f'{config.num_readers} and {config.num_parallel_calls}.')
   parallel = config.num_parallel_calls or AUTOTUNE
   height, width = config.image_size
   use_bboxes = config.use_bboxes and spec.has_bboxes
   training = config.is_training
+  deterministic = not training
 
-  files = tf.data.Dataset.list_files(spec.file_pattern, shuffle=training,
-                                     seed=config.seed)
+  filenames = sorted(tf.io.gfile.glob(spec.file_pattern))
+  if not filenames:
+    raise dataset_utils.DatasetError(
+        f'No files match {spec.file_pattern} for {spec.name} '
+        f'{spec.split_name}; convert the dataset with '
+        'download_and_convert_data.py.')
+  files = tf.data.Dataset.from_tensor_slices(filenames)
+  if training:
+    files = files.shuffle(len(filenames), seed=config.seed,
+                          reshuffle_each_iteration=True)
+  cycle_length = max(1, min(config.num_readers or 1, len(filenames)))
   dataset = files.interleave(
-      tf.data.TFRecordDataset, cycle_length=max(1, config.num_readers),
-      num_parallel_calls=AUTOTUNE, deterministic=not training)
+      _record_dataset, cycle_length=cycle_length, block_length=1,
+      num_parallel_calls=cycle_length if cycle_length > 1 else None,
+      deterministic=deterministic)
   if config.cache:
     dataset = dataset.cache()
   if training:
@@ -102,6 +142,12 @@ def build_dataset(spec, preprocessing_fn, config):
     return image, label - config.labels_offset
 
   dataset = dataset.map(parse, num_parallel_calls=parallel,
-                        deterministic=not training)
-  dataset = dataset.batch(config.batch_size, drop_remainder=training)
-  return dataset.prefetch(AUTOTUNE)
+                        deterministic=deterministic)
+  dataset = dataset.batch(config.batch_size, drop_remainder=training,
+                          num_parallel_calls=AUTOTUNE,
+                          deterministic=deterministic)
+  options = tf.data.Options()
+  options.deterministic = deterministic
+  options.experimental_optimization.map_parallelization = True
+  options.experimental_optimization.parallel_batch = True
+  return dataset.prefetch(AUTOTUNE).with_options(options)

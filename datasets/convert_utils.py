@@ -1,0 +1,393 @@
+"""Image checks and parallel sharded TFRecord writing for the converters.
+
+Converters build a list of `Item`s (a file plus its label and boxes) and hand
+it to `write_sharded`, which splits it into contiguous shards, converts the
+shards in worker processes and writes each shard atomically. Every image is
+decoded once with TensorFlow to prove it is readable and to get its size;
+images TensorFlow cannot decode are skipped and counted, never fatal.
+
+What is stored:
+  * 'jpeg' policy (flowers, imagenet, visualwakewords): RGB or grayscale JPEG
+    bytes are kept as they are; CMYK JPEGs and anything that is not a JPEG
+    (PNG disguised as .JPEG, BMP, GIF) are decoded and re-encoded as RGB JPEG.
+  * 'keep' policy (image_folder): JPEG and PNG bytes are kept; CMYK JPEGs,
+    BMP and GIF are re-encoded as lossless RGB PNG.
+"""
+
+from concurrent import futures
+import dataclasses
+import json
+import multiprocessing
+import os
+import sys
+import time
+from typing import Optional
+
+from datasets import dataset_utils
+
+SIZES_FILENAME = 'split_sizes.json'
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
+POLICIES = ('jpeg', 'keep')
+
+_JPEG_QUALITY = 95
+# Start-of-frame markers (all but DHT 0xC4, JPG 0xC8 and DAC 0xCC).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+class CorruptImageError(ValueError):
+  """An image file that cannot be decoded."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+  """One image to convert.
+
+  Attributes:
+    path: image file.
+    label: integer class label.
+    bboxes: (ymin, xmin, ymax, xmax) boxes in [0, 1], or None for no boxes
+      feature at all.
+    bbox_labels: one label per box (image/object/bbox/label), or None.
+    text: optional human-readable class name (image/class/text).
+    synset: optional class id string (image/class/synset).
+    source_id: optional string id (image/source_id).
+  """
+  path: str
+  label: int
+  bboxes: Optional[tuple] = None
+  bbox_labels: Optional[tuple] = None
+  text: Optional[str] = None
+  synset: Optional[str] = None
+  source_id: Optional[str] = None
+
+
+def sniff_format(data):
+  """Returns 'jpeg', 'png', 'gif', 'bmp' from the magic bytes, else None."""
+  if data[:3] == b'\xff\xd8\xff':
+    return 'jpeg'
+  if data[:8] == b'\x89PNG\r\n\x1a\n':
+    return 'png'
+  if data[:4] in (b'GIF8',):
+    return 'gif'
+  if data[:2] == b'BM':
+    return 'bmp'
+  return None
+
+
+def jpeg_components(data):
+  """Number of colour components in a JPEG's frame header (1, 3 or 4)."""
+  pos = 2
+  while pos + 4 <= len(data):
+    if data[pos] != 0xFF:
+      return None
+    marker = data[pos + 1]
+    if marker == 0xFF:  # Fill byte.
+      pos += 1
+      continue
+    if marker in (0x01,) or 0xD0 <= marker <= 0xD7:
+      pos += 2
+      continue
+    length = int.from_bytes(data[pos + 2:pos + 4], 'big')
+    if marker in _SOF_MARKERS:
+      return data[pos + 9] if pos + 9 < len(data) else None
+    pos += 2 + length
+  return None
+
+
+def _op_error_reason(message):
+  """The decoder's own words from a TensorFlow op error message."""
+  lines = [line.strip() for line in message.split('\n')]
+  lines = [line for line in lines if line and not line.startswith(
+      ('Graph execution error', 'Detected at node', 'File ', 'Node:', '[['))
+           and not line.endswith('(most recent call last):')]
+  return lines[-1] if lines else message.strip()
+
+
+class ImageCoder:
+  """Decodes and re-encodes images with a private TF graph and session."""
+
+  def __init__(self):
+    from nets.compat import tf
+    self._tf = tf
+    self._graph = tf.Graph()
+    with self._graph.as_default():
+      self._data = tf.placeholder(tf.string, [])
+      self._decoded = tf.io.decode_image(self._data, channels=3,
+                                         expand_animations=False)
+      self._pixels = tf.placeholder(tf.uint8, [None, None, 3])
+      self._jpeg = tf.io.encode_jpeg(self._pixels, format='rgb',
+                                     quality=_JPEG_QUALITY)
+      self._png = tf.io.encode_png(self._pixels)
+    self._session = tf.Session(
+        graph=self._graph,
+        config=tf.ConfigProto(intra_op_parallelism_threads=1,
+                              inter_op_parallelism_threads=1,
+                              device_count={'GPU': 0}))
+
+  def decode(self, data):
+    """Returns uint8 RGB pixels [h, w, 3]; raises CorruptImageError."""
+    try:
+      return self._session.run(self._decoded, {self._data: data})
+    except self._tf.errors.OpError as e:
+      raise CorruptImageError(_op_error_reason(e.message)) from None
+
+  def encode(self, pixels, image_format):
+    out = self._jpeg if image_format == 'jpeg' else self._png
+    return self._session.run(out, {self._pixels: pixels})
+
+  def prepare(self, data, policy):
+    """Returns (encoded bytes, format 'jpeg'|'png', height, width)."""
+    if policy not in POLICIES:
+      raise ValueError(f'Unknown image policy {policy!r}; valid: {POLICIES}.')
+    kind = sniff_format(data)
+    if kind is None:
+      raise CorruptImageError('not a JPEG, PNG, GIF or BMP file')
+    pixels = self.decode(data)
+    height, width = pixels.shape[:2]
+    if kind == 'jpeg' and jpeg_components(data) in (1, 3):
+      return data, 'jpeg', height, width
+    if kind == 'png' and policy == 'keep':
+      return data, 'png', height, width
+    target = 'jpeg' if policy == 'jpeg' else 'png'
+    return self.encode(pixels, target), target, height, width
+
+
+def item_to_example(item, encoded, image_format, height, width):
+  """tf.train.Example with TF-Slim's keys (and ImageNet's extra ones)."""
+  bytes_feature = dataset_utils.bytes_feature
+  extra = {
+      'image/filename': bytes_feature(os.path.basename(item.path)),
+      'image/channels': dataset_utils.int64_feature(3),
+      'image/colorspace': bytes_feature('RGB'),
+  }
+  if item.text is not None:
+    extra['image/class/text'] = bytes_feature(item.text)
+  if item.synset is not None:
+    extra['image/class/synset'] = bytes_feature(item.synset)
+  if item.source_id is not None:
+    extra['image/source_id'] = bytes_feature(item.source_id)
+  if item.bboxes is not None:
+    extra[dataset_utils.KEY_BBOX_PREFIX + 'label'] = (
+        dataset_utils.int64_feature(list(item.bbox_labels or [])))
+  return dataset_utils.image_to_tfexample(
+      encoded, image_format, height, width, item.label,
+      bboxes=list(item.bboxes) if item.bboxes is not None else None,
+      extra_features=extra)
+
+
+_CODER = None
+
+
+def _coder():
+  global _CODER
+  if _CODER is None:
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    _CODER = ImageCoder()
+  return _CODER
+
+
+def _convert_shard(task):
+  """Worker: writes one shard; returns (path, written, [(file, reason)])."""
+  path, items, policy = task
+  coder = _coder()
+  skipped = []
+
+  def examples():
+    for item in items:
+      try:
+        with open(item.path, 'rb') as f:
+          data = f.read()
+        prepared = coder.prepare(data, policy)
+      except (CorruptImageError, OSError) as e:
+        skipped.append((item.path, str(e)))
+        continue
+      yield item_to_example(item, *prepared)
+
+  written = dataset_utils.write_tfrecord(path, examples())
+  return path, written, skipped
+
+
+def shard_paths(dataset_dir, name_format, split, num_shards):
+  """Output path of every shard; name_format gets split, shard, num_shards."""
+  return [os.path.join(dataset_dir, name_format.format(
+      split=split, shard=i, num_shards=num_shards)) for i in range(num_shards)]
+
+
+@dataclasses.dataclass
+class SplitResult:
+  written: int
+  skipped: list
+
+
+def write_sharded(items, paths, policy, num_workers=1, prefix='Converting'):
+  """Converts `items` into len(paths) contiguous shards.
+
+  Args:
+    items: list of Item, in the order they should be stored.
+    paths: output file of every shard (each written atomically).
+    policy: 'jpeg' or 'keep' (see the module docstring).
+    num_workers: processes converting shards in parallel; 1 converts in this
+      process.
+    prefix: text of the progress line.
+
+  Returns:
+    SplitResult(written, skipped), skipped as [(path, reason)].
+  """
+  return write_splits({'': (items, paths)}, policy, num_workers, prefix)['']
+
+
+def write_splits(splits, policy, num_workers=1, prefix='Converting'):
+  """Converts several splits with one pool of worker processes.
+
+  Args:
+    splits: {split name: (items, shard paths)}; each split's items are cut
+      into len(paths) contiguous shards.
+    policy: 'jpeg' or 'keep' (see the module docstring).
+    num_workers: processes converting shards in parallel; 1 converts in this
+      process.
+    prefix: text of the progress line.
+
+  Returns:
+    {split name: SplitResult(written, skipped)}.
+  """
+  if num_workers < 1:
+    raise ValueError(f'num_workers must be >= 1, got {num_workers}.')
+  if policy not in POLICIES:
+    raise ValueError(f'Unknown image policy {policy!r}; valid: {POLICIES}.')
+  tasks, owners = [], []
+  for split, (items, paths) in splits.items():
+    if not paths:
+      raise ValueError(f'Split {split!r} needs at least one output shard.')
+    bounds = [len(items) * i // len(paths) for i in range(len(paths) + 1)]
+    for i, path in enumerate(paths):
+      tasks.append((path, items[bounds[i]:bounds[i + 1]], policy))
+      owners.append(split)
+  results = {split: SplitResult(0, []) for split in splits}
+  totals = SplitResult(0, [])
+  start = time.time()
+
+  def collect(done, index, shard_result):
+    _, written, skipped = shard_result
+    for result in (results[owners[index]], totals):
+      result.written += written
+      result.skipped.extend(skipped)
+    rate = (totals.written + len(totals.skipped)) / max(
+        time.time() - start, 1e-6)
+    sys.stderr.write(f'\r>> {prefix}: shard {done}/{len(tasks)}, '
+                     f'{totals.written} images, {len(totals.skipped)} '
+                     f'skipped, {rate:.1f} images/sec')
+    sys.stderr.flush()
+
+  workers = min(num_workers, len(tasks))
+  if workers <= 1:
+    for index, task in enumerate(tasks):
+      collect(index + 1, index, _convert_shard(task))
+  else:
+    # spawn: a forked child would inherit the parent's TensorFlow threads.
+    # An executor (unlike multiprocessing.Pool) fails instead of hanging when
+    # a worker dies.
+    context = multiprocessing.get_context('spawn')
+    with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+      pending = {pool.submit(_convert_shard, task): index
+                 for index, task in enumerate(tasks)}
+      for done, future in enumerate(futures.as_completed(pending), 1):
+        collect(done, pending[future], future.result())
+  sys.stderr.write('\n')
+  sys.stderr.flush()
+  return results
+
+
+def report_skipped(skipped, stream=None):
+  """Prints the final report line(s) about skipped images."""
+  stream = stream or sys.stdout
+  print(f'Skipped {len(skipped)} unreadable image(s).', file=stream)
+  for path, reason in skipped[:20]:
+    print(f'  {path}: {reason}', file=stream)
+  if len(skipped) > 20:
+    print(f'  ... and {len(skipped) - 20} more', file=stream)
+
+
+# --------------------------------------------------------------------------
+# The split-sizes file: written last by a converter, read by the specs.
+
+
+def write_split_sizes(dataset_dir, splits_to_sizes, num_classes, skipped=0):
+  dataset_utils.write_text_atomic(
+      os.path.join(dataset_dir, SIZES_FILENAME),
+      json.dumps({'splits': {k: int(v) for k, v in splits_to_sizes.items()},
+                  'num_classes': int(num_classes),
+                  'skipped_images': int(skipped)},
+                 indent=2, sort_keys=True) + '\n')
+
+
+def read_split_sizes(dataset_dir):
+  """Returns the parsed split_sizes.json of dataset_dir, or None if absent.
+
+  Raises:
+    DatasetError: if the file exists but is not a valid sizes file.
+  """
+  if not dataset_dir:
+    return None
+  path = os.path.join(dataset_dir, SIZES_FILENAME)
+  if not os.path.isfile(path):
+    return None
+  try:
+    with open(path, encoding='utf-8') as f:
+      data = json.load(f)
+    splits = {str(k): int(v) for k, v in data['splits'].items()}
+    num_classes = int(data['num_classes'])
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    raise dataset_utils.DatasetError(
+        f'{path} is not a valid split sizes file ({e}); convert the dataset '
+        'again to regenerate it.') from None
+  return {'splits': splits, 'num_classes': num_classes}
+
+
+def seeded_split(items, num_validation, seed):
+  """Shuffles `items` with `seed`; returns (train, validation) lists."""
+  import random
+  if num_validation < 0 or num_validation > len(items):
+    raise dataset_utils.DatasetError(
+        f'Cannot hold out {num_validation} validation images from '
+        f'{len(items)}; pass a validation size between 0 and {len(items)}.')
+  order = list(items)
+  random.Random(seed).shuffle(order)
+  return order[num_validation:], order[:num_validation]
+
+
+def list_class_folders(root, extensions=IMAGE_EXTENSIONS):
+  """Returns (sorted class names, {class: sorted image paths}).
+
+  Every sub-directory of `root` is a class; files in it (recursively) whose
+  extension is in `extensions` (any case) are its images. Hidden entries are
+  ignored.
+
+  Raises:
+    DatasetError: missing root, fewer than two classes, or an empty class.
+  """
+  if not os.path.isdir(root):
+    raise dataset_utils.DatasetError(
+        f'Image directory {root} does not exist; pass a directory holding one '
+        'sub-directory of images per class.')
+  classes = sorted(d for d in os.listdir(root)
+                   if not d.startswith('.') and
+                   os.path.isdir(os.path.join(root, d)))
+  if len(classes) < 2:
+    raise dataset_utils.DatasetError(
+        f'{root} has {len(classes)} class sub-directories ({classes}); a '
+        'classification dataset needs at least two (one per class, e.g. '
+        f'{root}/cats/*.jpg and {root}/dogs/*.jpg).')
+  files = {}
+  for name in classes:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(os.path.join(root, name)):
+      dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
+      found.extend(os.path.join(dirpath, f) for f in filenames
+                   if not f.startswith('.') and
+                   os.path.splitext(f)[1].lower() in extensions)
+    if not found:
+      raise dataset_utils.DatasetError(
+          f'Class directory {os.path.join(root, name)} has no images '
+          f'({", ".join(extensions)}); add images or remove the directory.')
+    files[name] = sorted(found)
+  return classes, files

@@ -1,0 +1,153 @@
+"""image_folder: class sub-directories of JPEG/PNG/BMP/GIF -> TFRecords.
+
+Converted once (two worker processes) from a tree holding every supported
+format plus corrupt files; the records must hold the written pixels, the
+split must be seeded and per class, the skipped files counted, and the spec
+and the input pipeline must work from split_sizes.json alone.
+"""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+import download_and_convert_data
+from datasets import convert_utils
+from datasets import dataset_factory
+from datasets import dataset_utils
+from datasets import download_and_convert_image_folder as converter
+from datasets import input_pipeline
+from nets.compat import tf
+from preprocessing import preprocessing_factory
+from tests.datasets import image_files
+from tests.tfrecords import read_examples
+
+
+@pytest.fixture(scope='module')
+def converted(tmp_path_factory):
+  """(source dir, output dir, {file name: expected RGB pixels}, result)."""
+  root = tmp_path_factory.mktemp('image_folder')
+  source = root / 'photos'
+  rng = np.random.RandomState(7)
+  expected = {}
+  for label, name in enumerate(['cats', 'dogs', 'zebras']):
+    (source / name).mkdir(parents=True)
+    for i in range(5):
+      pixels = rng.randint(0, 256, (6 + i, 9, 3)).astype(np.uint8)
+      kind = ('png', 'jpeg', 'bmp', 'gif', 'png')[i]
+      if kind == 'png':
+        data = image_files.encode(pixels, 'png')
+      elif kind == 'jpeg':
+        data = image_files.encode(pixels, 'jpeg')
+        pixels = image_files.decode(data)  # What the JPEG holds.
+      elif kind == 'bmp':
+        data = image_files.bmp(pixels)
+      else:
+        palette = rng.randint(0, 256, (256, 3)).astype(np.uint8)
+        indices = rng.randint(0, 256, pixels.shape[:2]).astype(np.uint8)
+        data = image_files.gif(indices, palette)
+        pixels = palette[indices]
+      filename = f'{name}_{i}.{"jpg" if kind == "jpeg" else kind}'
+      (source / name / filename).write_bytes(data)
+      expected[filename] = (label, pixels)
+  good_jpeg = image_files.encode(rng.randint(0, 256, (16, 16, 3)), 'jpeg')
+  (source / 'cats' / 'truncated.jpg').write_bytes(good_jpeg[:len(good_jpeg)
+                                                            // 2])
+  (source / 'dogs' / 'noise.png').write_bytes(os.urandom(64))
+  (source / 'dogs' / 'notes.txt').write_text('not an image')
+  out = root / 'records'
+  result = download_and_convert_data.convert(
+      'image_folder', str(out), image_dir=str(source),
+      validation_fraction=0.4, train_shards=2, validation_shards=2,
+      num_threads=2)
+  return source, out, expected, result
+
+
+def test_records_hold_the_written_pixels_and_labels(converted):
+  _, out, expected, result = converted
+  records = {}
+  for path in sorted(glob.glob(str(out / '*.tfrecord'))):
+    features = image_files.read_features(path)
+    for example, feature in zip(read_examples(path, channels=3), features):
+      filename = feature['image/filename'][0].decode()
+      records[filename] = (os.path.basename(path).split('-')[0], example)
+  assert sorted(records) == sorted(expected)
+  for filename, (_, example) in records.items():
+    label, pixels = expected[filename]
+    assert example['label'] == label, filename
+    np.testing.assert_array_equal(example['image'], pixels, err_msg=filename)
+    assert (example['height'], example['width']) == pixels.shape[:2]
+    # JPEG and PNG kept as they are; BMP and GIF re-encoded losslessly.
+    assert example['format'] == (b'jpeg' if filename.endswith('.jpg')
+                                 else b'png')
+  # Seeded per-class split: round(5 * 0.4) = 2 validation images per class.
+  validation = sorted(f for f, (s, _) in records.items() if s == 'validation')
+  assert [sum(f.startswith(c) for f in validation)
+          for c in ('cats', 'dogs', 'zebras')] == [2, 2, 2]
+  assert result['train'] == 9 and result['validation'] == 6
+  # Same seed, same split.
+  classes, files = convert_utils.list_class_folders(str(converted[0]))
+  again = converter.split_items(classes, files, 0.4, converter.DEFAULT_SEED)
+  assert sorted(os.path.basename(i.path) for i in again['validation']) == (
+      [f for f in validation])
+
+
+def test_corrupt_images_are_skipped_and_counted(converted):
+  _, out, _, result = converted
+  skipped = sorted(os.path.basename(path) for path, _ in result['skipped'])
+  assert skipped == ['noise.png', 'truncated.jpg']
+  sizes = json.loads((out / 'split_sizes.json').read_text())
+  assert sizes == {'splits': {'train': 9, 'validation': 6}, 'num_classes': 3,
+                   'skipped_images': 2}
+  assert dataset_utils.read_label_file(str(out)) == {
+      0: 'cats', 1: 'dogs', 2: 'zebras'}
+
+
+def test_spec_and_pipeline_from_split_sizes(converted):
+  _, out, _, _ = converted
+  spec = dataset_factory.get_dataset('image_folder', 'validation', str(out))
+  assert (spec.num_samples, spec.num_classes) == (6, 3)
+  with pytest.raises(ValueError, match="Unknown split 'test'"):
+    dataset_factory.get_dataset('image_folder', 'test', str(out))
+  with tf.Graph().as_default():
+    fn = preprocessing_factory.get_preprocessing('inception', False)
+    dataset = input_pipeline.build_dataset(spec, fn, input_pipeline.InputConfig(
+        batch_size=4, image_size=(12, 12), is_training=False))
+    batch = tf.data.make_one_shot_iterator(dataset).get_next()
+    with tf.Session() as session:
+      sizes = []
+      while True:
+        try:
+          images, labels = session.run(batch)
+        except tf.errors.OutOfRangeError:
+          break
+        assert images.shape[1:] == (12, 12, 3)
+        sizes.append(len(labels))
+  assert sizes == [4, 2]
+
+
+def test_rerun_is_a_no_op_and_errors_name_the_fix(converted, tmp_path):
+  source, out, _, _ = converted
+  before = os.path.getmtime(out / 'split_sizes.json')
+  converter.run(str(out), image_dir=str(source))
+  assert os.path.getmtime(out / 'split_sizes.json') == before
+  with pytest.raises(ValueError, match='--image_dir is required'):
+    download_and_convert_data.convert('image_folder', str(tmp_path / 'a'))
+  with pytest.raises(ValueError, match='does not exist'):
+    converter.run(str(tmp_path / 'b'), image_dir=str(tmp_path / 'nothing'))
+  (tmp_path / 'one' / 'only').mkdir(parents=True)
+  with pytest.raises(ValueError, match='at least two'):
+    converter.run(str(tmp_path / 'c'), image_dir=str(tmp_path / 'one'))
+  with pytest.raises(ValueError, match='inside class directory'):
+    converter.run(str(source / 'cats' / 'out'), image_dir=str(source))
+  with pytest.raises(ValueError, match='split_sizes.json'):
+    dataset_factory.get_dataset('image_folder', 'train', str(tmp_path))
+  with pytest.raises(ValueError, match='--download_base_url does not apply'):
+    download_and_convert_data.convert('image_folder', str(tmp_path / 'd'),
+                                      'http://127.0.0.1:1/',
+                                      image_dir=str(source))
+  with pytest.raises(ValueError, match='--image_dir does not apply to mnist'):
+    download_and_convert_data.convert('mnist', str(tmp_path / 'e'),
+                                      image_dir=str(source))
