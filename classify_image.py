@@ -21,8 +21,6 @@ from absl import flags
 import common_flags
 import export_utils
 from datasets import dataset_utils
-from nets.compat import tf
-from preprocessing import preprocessing_factory
 
 flags.DEFINE_string('graph', None,
                     'Exported model to run: frozen .pb, SavedModel directory '
@@ -38,61 +36,6 @@ flags.DEFINE_integer('labels_offset', 0,
 FLAGS = flags.FLAGS
 
 
-def preprocess_images(image_files, metadata):
-  """Decodes and preprocesses image files as the exported model expects.
-
-  Returns:
-    list of float32 arrays [1, size, size, channels], one per file.
-
-  Raises:
-    ValueError: a missing or undecodable file.
-  """
-  if not image_files:
-    raise ValueError('No images given; pass --image_files=a.jpg,b.png.')
-  for path in image_files:
-    if not os.path.isfile(path):
-      raise ValueError(f'Image file {path} does not exist.')
-  size = metadata['image_size']
-  channels = metadata['input_shape'][-1]
-  preprocessing_fn = preprocessing_factory.get_preprocessing(
-      metadata['preprocessing'], is_training=False)
-  batches = []
-  with tf.Graph().as_default():
-    file_name = tf.placeholder(tf.string, [])
-    image = tf.io.decode_image(tf.io.read_file(file_name), channels=channels,
-                               expand_animations=False)
-    image.set_shape([None, None, channels])
-    batch = tf.expand_dims(preprocessing_fn(image, size, size), 0)
-    with tf.Session() as session:
-      for path in image_files:
-        try:
-          batches.append(session.run(batch, {file_name: path}))
-        except tf.errors.InvalidArgumentError:
-          raise ValueError(f'Cannot decode {path} as an image (jpeg, png, bmp '
-                           'or gif expected).') from None
-  return batches
-
-
-def classify(model_path, image_files, top_k=5):
-  """Returns, per image, a list of (class index, probability), best first.
-
-  Raises:
-    ValueError: missing model or images, or a model exported with
-      --final_endpoint (features, not classes).
-  """
-  model = export_utils.load_model(model_path)
-  if 'probabilities' not in model.metadata['outputs']:
-    raise ValueError(f'{model_path} outputs the features of end point '
-                     f'{model.metadata.get("final_endpoint")!r}, not class '
-                     'probabilities; export without --final_endpoint.')
-  results = []
-  for images in preprocess_images(image_files, model.metadata):
-    values = model.run(images)['probabilities'].reshape(-1)
-    order = values.argsort()[::-1][:top_k]
-    results.append([(int(i), float(values[i])) for i in order])
-  return results
-
-
 def main(argv):
   del argv
 
@@ -103,7 +46,8 @@ def main(argv):
           os.path.dirname(FLAGS.labels_file) or '.',
           os.path.basename(FLAGS.labels_file))
     for path, top in zip(FLAGS.image_files,
-                         classify(FLAGS.graph, FLAGS.image_files, FLAGS.top_k)):
+                         export_utils.classify(FLAGS.graph, FLAGS.image_files,
+                                               FLAGS.top_k)):
       print(f'{path}:')
       for index, probability in top:
         label = index + FLAGS.labels_offset

@@ -596,3 +596,65 @@ def load_model(path):
                      'written with --checkpoint_path.')
   return ExportedModel('frozen_graph', metadata,
                        _FrozenGraphModel(path, metadata))
+
+
+def preprocess_images(image_files, metadata):
+  """Decodes and preprocesses image files as the exported model expects.
+
+  Each file gets the model's evaluation preprocessing at the exported image
+  size, decoded to the exported channel count (gray <-> RGB).
+
+  Returns:
+    list of float32 arrays [1, size, size, channels], one per file.
+
+  Raises:
+    ValueError: no files, a missing or undecodable file.
+  """
+  from preprocessing import preprocessing_factory
+  if not image_files:
+    raise ValueError('No images given; pass --image_files=a.jpg,b.png.')
+  for path in image_files:
+    if not os.path.isfile(path):
+      raise ValueError(f'Image file {path} does not exist.')
+  size = metadata['image_size']
+  channels = metadata['input_shape'][-1]
+  preprocessing_fn = preprocessing_factory.get_preprocessing(
+      metadata['preprocessing'], is_training=False)
+  batches = []
+  with tf.Graph().as_default():
+    file_name = tf.placeholder(tf.string, [])
+    image = tf.io.decode_image(tf.io.read_file(file_name), channels=channels,
+                               expand_animations=False)
+    image.set_shape([None, None, channels])
+    batch = tf.expand_dims(preprocessing_fn(image, size, size), 0)
+    with tf.Session() as session:
+      for path in image_files:
+        try:
+          batches.append(session.run(batch, {file_name: path}))
+        except tf.errors.InvalidArgumentError:
+          raise ValueError(f'Cannot decode {path} as an image (jpeg, png, bmp '
+                           'or gif expected).') from None
+  return batches
+
+
+def classify(model_path, image_files, top_k=5):
+  """Classifies image files with an exported model of any kind.
+
+  Returns:
+    Per image, a list of (class index, probability), best first.
+
+  Raises:
+    ValueError: missing model or images, or a model exported with
+      --final_endpoint (features, not classes).
+  """
+  model = load_model(model_path)
+  if 'probabilities' not in model.metadata['outputs']:
+    raise ValueError(f'{model_path} outputs the features of end point '
+                     f'{model.metadata.get("final_endpoint")!r}, not class '
+                     'probabilities; export without --final_endpoint.')
+  results = []
+  for images in preprocess_images(image_files, model.metadata):
+    values = model.run(images)['probabilities'].reshape(-1)
+    order = values.argsort()[::-1][:top_k]
+    results.append([(int(i), float(values[i])) for i in order])
+  return results

@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import pytest
 
+import common_flags
 import export_utils
 from datasets import dataset_factory
 from datasets import input_pipeline
@@ -33,7 +34,8 @@ def run_script(script, *args):
 
 
 def error_line(result):
-  lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+  lines = [line for line in result.stderr.strip().splitlines()
+           if line.strip()]
   return lines[-1] if lines else ''
 
 
@@ -62,20 +64,28 @@ def random_checkpoint(directory, model_name, size, num_classes, channels=3,
     probabilities = [v for k, v in end_points.items()
                      if k.lower() == 'predictions']
     probabilities = probabilities[0] if probabilities else tf.nn.softmax(logits)
+    # Few distinct session runs: the first run of each fetch set prunes the
+    # whole graph (seconds for NASNet), so no run per variable.
+    statistics = [var for var in tf.global_variables()
+                  if var.op.name.endswith(('moving_mean', 'moving_variance'))]
+    initialize = tf.group(
+        tf.variables_initializer(
+            [v for v in tf.global_variables() if v not in statistics]),
+        *[tf.assign(var, (rng.normal(0, 0.1, var.shape.as_list()) if
+                          var.op.name.endswith('moving_mean') else
+                          rng.uniform(0.5, 1.5, var.shape.as_list())
+                          ).astype(np.float32)) for var in statistics])
+    scale = tf.placeholder(tf.float32, [])
+    scope = nets_factory.get_spec(model_name).logits_scopes[0]
+    scale_logits = tf.group(*[tf.assign(var, var * scale) for var in
+                              tf.global_variables(scope + '/')])
     with tf.Session() as session:
-      session.run(tf.global_variables_initializer())
-      for var in tf.global_variables():
-        shape = var.shape.as_list()
-        if var.op.name.endswith('moving_mean'):
-          var.load(rng.normal(0, 0.1, shape).astype(np.float32), session)
-        elif var.op.name.endswith('moving_variance'):
-          var.load(rng.uniform(0.5, 1.5, shape).astype(np.float32), session)
-      scale = 4.0 / np.abs(session.run(logits, {images: batch})).max()
-      scope = nets_factory.get_spec(model_name).logits_scopes[0]
-      for var in tf.global_variables(scope + '/'):
-        var.load(session.run(var) * scale, session)
-      path = tf.train.Saver().save(session, os.path.join(directory, 'model'))
+      session.run(initialize)
+      peak = np.abs(session.run([logits, probabilities],
+                                {images: batch})[0]).max()
+      session.run(scale_logits, {scale: 4.0 / peak})
       values = session.run([logits, probabilities], {images: batch})
+      path = tf.train.Saver().save(session, os.path.join(directory, 'model'))
   return path, batch, values[0], values[1]
 
 
@@ -132,6 +142,10 @@ def test_exports_compute_what_the_checkpoint_computes(model_name, size,
 
   lite = export_utils.load_model(paths.tflite_file).run(batch)
   assert np.abs(lite['logits'] - logits).max() <= 1e-3
+  print(f'{model_name}: max |logits diff| frozen '
+        f'{np.abs(frozen["logits"] - logits).max():.2e}, saved model '
+        f'{np.abs(saved["logits"] - logits).max():.2e}, tflite '
+        f'{np.abs(lite["logits"] - logits).max():.2e}')
 
 
 @pytest.fixture(scope='module')
@@ -211,26 +225,29 @@ def test_int8_model_agrees_with_float_and_classify_runs_every_kind(
   print(f'int8/float top-1 agreement: {agreement:.4f}')
   assert agreement >= 0.95
 
-  # classify_image.py on each kind of artifact gives the same top class.
-  samples = sorted(os.listdir(os.path.join(digits_dir, 'test_images')))[:2]
-  files = ','.join(os.path.join(digits_dir, 'test_images', s) for s in samples)
-  labels_file = os.path.join(digits_dir, 'labels.txt')
-  tops = []
-  for artifact in ('frozen_graph.pb', 'saved_model', 'model_float.tflite',
-                   'model_int8.tflite'):
-    result = run_script('classify_image.py',
-                        f'--graph={os.path.join(export_dir, artifact)}',
-                        f'--labels_file={labels_file}', f'--image_files={files}',
-                        '--top_k=3')
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 8 and lines[0].endswith(samples[0] + ':'), lines
-    tops.append([lines[1].split()[:2], lines[5].split()[:2]])
-    probabilities = [float(line.split()[-1]) for line in lines[1:4]]
-    assert probabilities == sorted(probabilities, reverse=True)
+  # Every kind of artifact ranks real images the same way.
+  samples = sorted(os.listdir(os.path.join(digits_dir, 'test_images')))[:3]
+  files = [os.path.join(digits_dir, 'test_images', s) for s in samples]
+  kinds = ('frozen_graph.pb', 'saved_model', 'model_float.tflite',
+           'model_int8.tflite')
+  tops = [[top[0][0] for top in export_utils.classify(
+      os.path.join(export_dir, kind), files, top_k=3)] for kind in kinds]
   assert all(top == tops[0] for top in tops), tops
+
+  # The script prints top-k names from labels.txt.
+  labels_file = os.path.join(digits_dir, 'labels.txt')
+  result = run_script('classify_image.py', f'--graph={int8_path}',
+                      f'--labels_file={labels_file}',
+                      f'--image_files={",".join(files[:2])}', '--top_k=3')
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.strip().splitlines()
+  assert len(lines) == 8 and lines[0] == files[0] + ':', lines
   names = dict(line.strip().split(':') for line in open(labels_file))
-  assert tops[0][0][1] == names[tops[0][0][0]]
+  label, name, probability = lines[1].split()
+  assert int(label) == tops[0][0] and name == names[label]
+  probabilities = [float(line.split()[-1]) for line in lines[1:4]]
+  assert probabilities == sorted(probabilities, reverse=True)
+  assert 0 < probabilities[0] <= 1
 
 
 def test_variable_and_fixed_batch_size(trained_lenet, tmp_path):
@@ -358,35 +375,73 @@ def test_interrupted_exports_leave_no_complete_looking_files(
                  os.listdir(tmp_path / 'fresh'))
 
 
-def test_bad_input_gives_one_clear_error(trained_lenet, tmp_path):
-  base = ['--dataset_name=digits', f'--frozen_graph={tmp_path}/out.pb']
-  cases = [
-      (['--model_name=lenet', f'--checkpoint_path={tmp_path}/missing'],
-       f'ERROR: Checkpoint {tmp_path}/missing does not exist'),
-      (['--model_name=lenet', f'--checkpoint_path={trained_lenet}',
-        '--labels_offset=1'],
-       'ERROR: Checkpoint ' + trained_lenet + ' does not fit lenet with 9 '
-       'classes'),
-      (['--model_name=lenet', f'--checkpoint_path={trained_lenet}',
-        '--final_endpoint=conv9'],
-       "ERROR: Unknown --final_endpoint 'conv9' for lenet; valid end points: "
-       'conv1, pool1'),
-      (['--model_name=lenet', f'--checkpoint_path={trained_lenet}',
-        '--is_video_model'],
-       'ERROR: --model_name=lenet takes image input; drop --is_video_model.'),
-      (['--model_name=lenet', f'--checkpoint_path={trained_lenet}',
-        '--export_dir=' + str(tmp_path / 'x'), '--tflite_int8_file=' +
-        str(tmp_path / 'q.tflite')],
-       'ERROR: --tflite_int8_file needs calibration images'),
-  ]
-  for args, expected in cases:
-    result = run_script('export_inference_graph.py', *base, *args)
-    assert result.returncode == 2, (args, result.stderr[-2000:])
-    assert error_line(result).startswith(expected), error_line(result)
+def expect_error_line(capsys, fn, expected):
+  """fn() fails through the scripts' run_or_exit with `expected` as line."""
+  with pytest.raises(SystemExit) as exit_info:
+    common_flags.run_or_exit(fn)
+  assert exit_info.value.code == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith(expected), lines
+
+
+def test_bad_input_gives_one_clear_error(trained_lenet, tmp_path, capsys):
+  paths = export_utils.ExportPaths(frozen_graph=str(tmp_path / 'out.pb'))
+
+  def export(**kwargs):
+    config = dict(model_name='lenet', num_classes=10, channels=1)
+    checkpoint = kwargs.pop('checkpoint_path', trained_lenet)
+    config.update(kwargs)
+    return lambda: export_utils.export(export_utils.GraphConfig(**config),
+                                       paths, checkpoint_path=checkpoint)
+
+  expect_error_line(
+      capsys, export(num_classes=9),
+      f'ERROR: Checkpoint {trained_lenet} does not fit lenet with 9 classes '
+      'and 1 input channel(s): LeNet/fc4/weights (model [1024, 9], checkpoint '
+      '[1024, 10])')
+  expect_error_line(
+      capsys, export(final_endpoint='conv9'),
+      "ERROR: Unknown --final_endpoint 'conv9' for lenet; valid end points: "
+      'conv1, pool1, conv2')
+  expect_error_line(
+      capsys, export(is_video_model=True),
+      'ERROR: --model_name=lenet takes image input; drop --is_video_model.')
+  expect_error_line(
+      capsys, export(num_frames=8),
+      'ERROR: --num_frames=8 applies to video models only')
+  expect_error_line(
+      capsys, export(model_name='i3d', num_classes=400),
+      'ERROR: --model_name=i3d takes video input; pass --is_video_model')
+  expect_error_line(
+      capsys, export(image_size=20),
+      'ERROR: --image_size=20 is below the smallest input lenet accepts (28)')
+  expect_error_line(
+      capsys, lambda: export_utils.export(
+          export_utils.GraphConfig('lenet', 10, channels=1),
+          export_utils.ExportPaths(tflite_int8_file=str(tmp_path / 'q')),
+          checkpoint_path=trained_lenet),
+      'ERROR: --tflite_int8_file needs calibration images')
+  expect_error_line(
+      capsys, lambda: export_utils.export(
+          export_utils.GraphConfig('lenet', 10, channels=1),
+          export_utils.ExportPaths(tflite_int8_file=str(tmp_path / 'q')),
+          checkpoint_path=trained_lenet,
+          calibration=export_utils.CalibrationConfig(
+              'digits', str(tmp_path / 'no_data'))),
+      f'ERROR: Dataset directory {tmp_path}/no_data does not exist')
+  expect_error_line(
+      capsys, lambda: export_utils.classify(str(tmp_path / 'none.tflite'),
+                                            ['a.png']),
+      f'ERROR: Model {tmp_path}/none.tflite does not exist')
   assert os.listdir(tmp_path) == []
 
-  result = run_script('classify_image.py', f'--graph={tmp_path}/none.tflite',
-                      f'--image_files={tmp_path}/a.png')
+  # The script itself: a missing checkpoint is one line and exit code 2.
+  result = run_script('export_inference_graph.py', '--model_name=lenet',
+                      '--dataset_name=digits',
+                      f'--checkpoint_path={tmp_path}/missing',
+                      f'--export_dir={tmp_path}/export')
   assert result.returncode == 2
-  assert error_line(result).startswith(
-      f'ERROR: Model {tmp_path}/none.tflite does not exist')
+  assert error_line(result) == (
+      f'ERROR: Checkpoint {tmp_path}/missing does not exist; check '
+      '--checkpoint_path.')
+  assert os.listdir(tmp_path) == []
