@@ -1,0 +1,232 @@
+r"""Input pipeline speed: our tf.data reader vs tf_slim's queue reader.
+
+Both readers get the same TFRecords and the same work per image: parse the
+tf.train.Example, decode the JPEG, inception training preprocessing (random
+distorted crop, resize to --image_size, flip, colour distortion) and batch.
+
+* ours: datasets/input_pipeline.build_dataset (file shuffle + parallel
+  interleave, parallel map with --num_preprocessing_threads, prefetch);
+* slim: what TF-Slim's train_image_classifier.py did -- slim.dataset.Dataset
+  + TFExampleDecoder (image decoded like its Image handler, through an
+  ItemHandlerCallback because Image itself calls control_flow_ops.case,
+  gone from TF 2.21) read by slim.dataset_data_provider.DatasetDataProvider
+  (parallel_reader with --num_readers readers and a shuffling common queue),
+  then tf.train.batch with --num_preprocessing_threads threads, driven by
+  queue runners.
+
+Without --dataset_dir the script first writes --num_images JPEGs of random
+sizes between --min_size and --max_size pixels (smooth colour fields plus
+noise, so they compress like photos) into --num_shards TFRecord shards.
+
+Each measurement builds a fresh graph and session, runs --num_warmup_batches
+untimed batches, then times --num_batches. Runs alternate ours / slim
+--num_runs times so load changes on a shared machine hit both; the median
+(and min..max) images/sec of each and the ratio of the medians are printed.
+
+Example:
+  python benchmark_input_pipeline.py --num_runs=3 --batch_size=32
+  python benchmark_input_pipeline.py --dataset_name=flowers \
+      --dataset_dir=/tmp/flowers --dataset_split_name=train
+"""
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+
+import common_flags
+
+flags.DEFINE_string('dataset_name', None,
+                    'A registered dataset to read; None generates JPEGs.')
+flags.DEFINE_string('dataset_dir', None, 'Directory of --dataset_name.')
+flags.DEFINE_string('dataset_split_name', 'train', 'Split to read.')
+flags.DEFINE_integer('num_images', 512, 'Generated images.')
+flags.DEFINE_integer('num_shards', 8, 'Generated TFRecord shards.')
+flags.DEFINE_integer('min_size', 224, 'Smallest generated side, pixels.')
+flags.DEFINE_integer('max_size', 400, 'Largest generated side, pixels.')
+flags.DEFINE_integer('image_size', 224, 'Preprocessing output size.')
+flags.DEFINE_integer('batch_size', 32, 'Images per batch.')
+flags.DEFINE_integer('num_batches', 30, 'Timed batches per run.')
+flags.DEFINE_integer('num_warmup_batches', 5, 'Untimed batches per run.')
+flags.DEFINE_integer('num_runs', 3, 'Alternating runs of each reader.')
+flags.DEFINE_integer('num_readers', 4, 'Files read in parallel (both).')
+flags.DEFINE_integer('num_preprocessing_threads', 4,
+                     'Parallel decode/preprocess calls (ours; 0 = AUTOTUNE) '
+                     'and tf.train.batch threads (slim).')
+flags.DEFINE_integer('seed', 0, 'Seed of the generated images.')
+FLAGS = flags.FLAGS
+
+READERS = ('ours', 'slim')
+
+
+def generate_dataset(directory, num_images, num_shards, min_size, max_size,
+                     seed=0):
+  """Writes random-size RGB JPEG TFRecords; returns a DatasetSpec."""
+  import numpy as np
+  from datasets import dataset_utils
+  from nets.compat import tf
+  rng = np.random.RandomState(seed)
+  examples = []
+  with tf.Graph().as_default(), tf.Session() as session:
+    pixels = tf.placeholder(tf.uint8, [None, None, 3])
+    encode = tf.io.encode_jpeg(pixels, quality=90)
+    for i in range(num_images):
+      height, width = rng.randint(min_size, max_size + 1, 2)
+      coarse = rng.uniform(0, 255, (4, 4, 3))
+      rows = np.linspace(0, 3, height)
+      cols = np.linspace(0, 3, width)
+      field = coarse[np.round(rows).astype(int)][:, np.round(cols).astype(int)]
+      image = np.clip(field + rng.normal(0, 20, field.shape), 0, 255)
+      data = session.run(encode, {pixels: image.astype(np.uint8)})
+      examples.append(dataset_utils.image_to_tfexample(
+          data, b'jpeg', height, width, i % 10))
+  for shard in range(num_shards):
+    dataset_utils.write_tfrecord(
+        os.path.join(directory, f'bench-{shard:05d}-of-{num_shards:05d}'),
+        examples[shard::num_shards])
+  return dataset_utils.DatasetSpec(
+      name='generated', split_name='train',
+      file_pattern=os.path.join(directory, 'bench-*'),
+      num_samples=num_images, num_classes=10, labels_to_names={})
+
+
+def _ours(spec, preprocessing_fn, cfg):
+  from datasets import input_pipeline
+  from nets.compat import tf
+  data = input_pipeline.build_dataset(
+      spec, preprocessing_fn, input_pipeline.InputConfig(
+          batch_size=cfg['batch_size'],
+          image_size=(cfg['image_size'], cfg['image_size']),
+          is_training=True, num_readers=cfg['num_readers'],
+          num_parallel_calls=cfg['num_preprocessing_threads'],
+          shuffle_buffer=4 * cfg['batch_size']))
+  return tf.data.make_one_shot_iterator(data).get_next()
+
+
+def _slim(spec, preprocessing_fn, cfg):
+  from datasets import dataset_utils
+  from nets.compat import slim
+  from nets.compat import tf
+  channels = spec.channels
+
+  def decode_image(keys_to_tensors):
+    # What slim.tfexample_decoder.Image does for JPEG/PNG. Its own _decode
+    # cannot be used: it calls control_flow_ops.case, which TF 2.21 moved.
+    data = keys_to_tensors[dataset_utils.KEY_ENCODED]
+    image = tf.cond(
+        tf.image.is_jpeg(data),
+        lambda: tf.io.decode_jpeg(data, channels=channels),
+        lambda: tf.io.decode_image(data, channels=channels,
+                                   expand_animations=False))
+    image.set_shape([None, None, channels])
+    return image
+
+  decoder = slim.tfexample_decoder.TFExampleDecoder(
+      {dataset_utils.KEY_ENCODED: tf.FixedLenFeature((), tf.string, ''),
+       dataset_utils.KEY_FORMAT: tf.FixedLenFeature((), tf.string, 'jpeg'),
+       dataset_utils.KEY_LABEL: tf.FixedLenFeature((), tf.int64, -1)},
+      {'image': slim.tfexample_decoder.ItemHandlerCallback(
+          [dataset_utils.KEY_ENCODED], decode_image),
+       'label': slim.tfexample_decoder.Tensor(dataset_utils.KEY_LABEL)})
+  dataset = slim.dataset.Dataset(
+      data_sources=spec.file_pattern, reader=tf.TFRecordReader,
+      decoder=decoder, num_samples=spec.num_samples,
+      items_to_descriptions={}, num_classes=spec.num_classes)
+  batch = cfg['batch_size']
+  provider = slim.dataset_data_provider.DatasetDataProvider(
+      dataset, num_readers=cfg['num_readers'],
+      common_queue_capacity=20 * batch, common_queue_min=10 * batch)
+  image, label = provider.get(['image', 'label'])
+  image = preprocessing_fn(image, cfg['image_size'], cfg['image_size'])
+  return tf.train.batch(
+      [image, label], batch_size=batch,
+      num_threads=max(1, cfg['num_preprocessing_threads']),
+      capacity=5 * batch)
+
+
+def measure(reader, spec, cfg):
+  """Images/sec of one run of `reader` ('ours' or 'slim')."""
+  from nets.compat import tf
+  from preprocessing import preprocessing_factory
+  with tf.Graph().as_default():
+    fn = preprocessing_factory.get_preprocessing('inception', is_training=True)
+    images, _ = (_ours if reader == 'ours' else _slim)(spec, fn, cfg)
+    with tf.Session() as session:
+      coord = tf.train.Coordinator()
+      threads = []
+      if tf.get_collection(tf.GraphKeys.QUEUE_RUNNERS):
+        threads = tf.train.start_queue_runners(session, coord)
+      try:
+        for _ in range(cfg['num_warmup_batches']):
+          session.run(images)
+        start = time.perf_counter()
+        for _ in range(cfg['num_batches']):
+          session.run(images)
+        elapsed = time.perf_counter() - start
+      finally:
+        coord.request_stop()
+        session.close()
+        coord.join(threads, stop_grace_period_secs=5,
+                   ignore_live_threads=True)
+  return cfg['num_batches'] * cfg['batch_size'] / elapsed
+
+
+def compare(spec, cfg, num_runs, log=print):
+  """Alternates the readers num_runs times; returns {reader: [images/sec]}."""
+  if num_runs < 1 or cfg['num_batches'] < 1 or cfg['batch_size'] < 1:
+    raise ValueError('num_runs, num_batches and batch_size must be >= 1, got '
+                     f'{num_runs}, {cfg["num_batches"]}, {cfg["batch_size"]}.')
+  rates = {reader: [] for reader in READERS}
+  for run in range(num_runs):
+    for reader in READERS:
+      rate = measure(reader, spec, cfg)
+      rates[reader].append(rate)
+      log(f'run {run + 1}/{num_runs} {reader}: {rate:.1f} images/sec')
+  return rates
+
+
+def summary(rates):
+  """Report lines and the ratio of the medians (ours / slim)."""
+  lines = []
+  for reader in READERS:
+    values = rates[reader]
+    lines.append(f'{reader:5s} median {statistics.median(values):8.1f} '
+                 f'images/sec (min {min(values):.1f}, max {max(values):.1f})')
+  ratio = statistics.median(rates['ours']) / statistics.median(rates['slim'])
+  lines.append(f'ratio ours/slim: {ratio:.2f}x')
+  return lines, ratio
+
+
+def main(argv):
+  del argv
+  cfg = {k: FLAGS[k].value for k in (
+      'batch_size', 'image_size', 'num_batches', 'num_warmup_batches',
+      'num_readers', 'num_preprocessing_threads')}
+
+  def run():
+    with tempfile.TemporaryDirectory(prefix='bench_pipeline_') as tmp:
+      if FLAGS.dataset_name:
+        from datasets import dataset_factory
+        spec = dataset_factory.get_dataset(
+            FLAGS.dataset_name, FLAGS.dataset_split_name, FLAGS.dataset_dir)
+      else:
+        spec = generate_dataset(tmp, FLAGS.num_images, FLAGS.num_shards,
+                                FLAGS.min_size, FLAGS.max_size, FLAGS.seed)
+      print(f'{spec.name} {spec.split_name}: {spec.num_samples} images, '
+            f'batch {cfg["batch_size"]}, {cfg["image_size"]}px, '
+            f'{cfg["num_readers"]} readers, '
+            f'{cfg["num_preprocessing_threads"]} preprocessing threads, '
+            f'{os.cpu_count()} CPUs')
+      rates = compare(spec, cfg, FLAGS.num_runs)
+      lines, _ = summary(rates)
+      print('\n'.join(lines))
+
+  common_flags.run_or_exit(run)
+
+
+if __name__ == '__main__':
+  sys.exit(app.run(main, flags_parser=common_flags.parse_flags_or_exit))
