@@ -113,7 +113,11 @@ def validate_config(cfg):
         'evaluate one checkpoint.')
   if cfg.timeout is not None and cfg.timeout < 0:
     raise ValueError(f'--timeout must be >= 0 seconds, got {cfg.timeout}.')
-  nets_factory.get_spec(cfg.model_name)
+  spec = nets_factory.get_spec(cfg.model_name)
+  if spec.input_kind != 'image':
+    raise ValueError(f'--model_name={cfg.model_name} is a {spec.input_kind} '
+                     'model; this script reads image datasets. Choose an '
+                     'image model (see nets/nets_factory.py).')
 
 
 def variables_to_restore(moving_average_decay, global_step):

@@ -205,6 +205,10 @@ def validate_config(cfg):
     if cfg.replicas_to_aggregate < 1:
       raise ValueError(f'--replicas_to_aggregate must be at least 1, got '
                        f'{cfg.replicas_to_aggregate}.')
+  if cfg.worker_replicas > 1 and cfg.num_ps_tasks < 1:
+    raise ValueError(
+        f'--worker_replicas={cfg.worker_replicas} needs --num_ps_tasks >= 1: '
+        'the workers share the variables through parameter servers.')
   if (cfg.worker_replicas > 1 or cfg.num_ps_tasks > 0) and not cfg.master:
     raise ValueError(
         f'--worker_replicas={cfg.worker_replicas} / --num_ps_tasks='
@@ -245,7 +249,11 @@ def validate_config(cfg):
       not 0.0 < cfg.moving_average_decay < 1.0):
     raise ValueError(f'--moving_average_decay must be in (0, 1), e.g. '
                      f'0.9999, got {cfg.moving_average_decay}.')
-  nets_factory.get_spec(cfg.model_name)
+  spec = nets_factory.get_spec(cfg.model_name)
+  if spec.input_kind != 'image':
+    raise ValueError(f'--model_name={cfg.model_name} is a {spec.input_kind} '
+                     'model; this script reads image datasets. Choose an '
+                     'image model (see nets/nets_factory.py).')
 
 
 def _steps_per_epoch(num_samples_per_epoch, batch_size, replicas_to_aggregate):
@@ -772,6 +780,9 @@ def train(cfg):
           save_checkpoint_secs=cfg.save_interval_secs,
           save_summaries_secs=cfg.save_summaries_secs,
           save_summaries_steps=None, log_step_count_steps=0,
+          # tf.data needs no queue runners; only SyncReplicasOptimizer's
+          # chief runner may block at the end, so do not wait 2 minutes.
+          stop_grace_period_secs=5,
           config=_session_config(cfg, ops['deploy'])) as session:
         while not session.should_stop():
           session.run(ops['train_op'])

@@ -319,7 +319,8 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(
     (dict(num_clones=3), '--num_clones=3 does not divide --batch_size=4'),
     (dict(sync_replicas=True), '--sync_replicas needs --worker_replicas > 1'),
     (dict(worker_replicas=2, task=2), '--task=2 is not a worker'),
-    (dict(worker_replicas=2), '--master is empty'),
+    (dict(worker_replicas=2), 'needs --num_ps_tasks >= 1'),
+    (dict(worker_replicas=2, num_ps_tasks=1), '--master is empty'),
     (dict(replicas_to_aggregate=2), 'only applies with --sync_replicas'),
     (dict(moving_average_decay=1.5), '--moving_average_decay must be in'),
     (dict(max_number_of_steps=None, optimizer=train_lib.OptimizerConfig(
