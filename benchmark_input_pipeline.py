@@ -6,6 +6,8 @@ distorted crop, resize to --image_size, flip, colour distortion) and batch.
 
 * ours: datasets/input_pipeline.build_dataset (file shuffle + parallel
   interleave, parallel map with --num_preprocessing_threads, prefetch);
+* ours_fused: the same with fused_jpeg_crop=True: inception's random crop is
+  sampled from the JPEG header and only that window is decoded;
 * slim: what TF-Slim's train_image_classifier.py did -- slim.dataset.Dataset
   + TFExampleDecoder (image decoded like its Image handler, through an
   ItemHandlerCallback because Image itself calls control_flow_ops.case,
@@ -19,9 +21,10 @@ sizes between --min_size and --max_size pixels (smooth colour fields plus
 noise, so they compress like photos) into --num_shards TFRecord shards.
 
 Each measurement builds a fresh graph and session, runs --num_warmup_batches
-untimed batches, then times --num_batches. Runs alternate ours / slim
---num_runs times so load changes on a shared machine hit both; the median
-(and min..max) images/sec of each and the ratio of the medians are printed.
+untimed batches, then times --num_batches. Runs alternate the readers
+--num_runs times so load changes on a shared machine hit all of them; the
+median (and min..max) images/sec of each and the ratios of the medians to
+slim's are printed.
 
 Example:
   python benchmark_input_pipeline.py --num_runs=3 --batch_size=32
@@ -60,7 +63,7 @@ flags.DEFINE_integer('num_preprocessing_threads', 4,
 flags.DEFINE_integer('seed', 0, 'Seed of the generated images.')
 FLAGS = flags.FLAGS
 
-READERS = ('ours', 'slim')
+READERS = ('ours', 'ours_fused', 'slim')
 
 
 def generate_dataset(directory, num_images, num_shards, min_size, max_size,
@@ -94,7 +97,7 @@ def generate_dataset(directory, num_images, num_shards, min_size, max_size,
       num_samples=num_images, num_classes=10, labels_to_names={})
 
 
-def _ours(spec, preprocessing_fn, cfg):
+def _ours(spec, preprocessing_fn, cfg, fused_jpeg_crop=False):
   from datasets import input_pipeline
   from nets.compat import tf
   data = input_pipeline.build_dataset(
@@ -103,8 +106,13 @@ def _ours(spec, preprocessing_fn, cfg):
           image_size=(cfg['image_size'], cfg['image_size']),
           is_training=True, num_readers=cfg['num_readers'],
           num_parallel_calls=cfg['num_preprocessing_threads'],
-          shuffle_buffer=4 * cfg['batch_size']))
+          shuffle_buffer=4 * cfg['batch_size'],
+          fused_jpeg_crop=fused_jpeg_crop))
   return tf.data.make_one_shot_iterator(data).get_next()
+
+
+def _ours_fused(spec, preprocessing_fn, cfg):
+  return _ours(spec, preprocessing_fn, cfg, fused_jpeg_crop=True)
 
 
 def _slim(spec, preprocessing_fn, cfg):
@@ -154,7 +162,8 @@ def measure(reader, spec, cfg):
   from preprocessing import preprocessing_factory
   with tf.Graph().as_default():
     fn = preprocessing_factory.get_preprocessing('inception', is_training=True)
-    images, _ = (_ours if reader == 'ours' else _slim)(spec, fn, cfg)
+    build = {'ours': _ours, 'ours_fused': _ours_fused, 'slim': _slim}[reader]
+    images, _ = build(spec, fn, cfg)
     with tf.Session() as session:
       coord = tf.train.Coordinator()
       threads = []
@@ -190,15 +199,18 @@ def compare(spec, cfg, num_runs, log=print):
 
 
 def summary(rates):
-  """Report lines and the ratio of the medians (ours / slim)."""
+  """Report lines and {reader: median / slim median} of our readers."""
   lines = []
   for reader in READERS:
     values = rates[reader]
-    lines.append(f'{reader:5s} median {statistics.median(values):8.1f} '
+    lines.append(f'{reader:10s} median {statistics.median(values):8.1f} '
                  f'images/sec (min {min(values):.1f}, max {max(values):.1f})')
-  ratio = statistics.median(rates['ours']) / statistics.median(rates['slim'])
-  lines.append(f'ratio ours/slim: {ratio:.2f}x')
-  return lines, ratio
+  slim = statistics.median(rates['slim'])
+  ratios = {r: statistics.median(rates[r]) / slim for r in READERS
+            if r != 'slim'}
+  for reader, ratio in ratios.items():
+    lines.append(f'ratio {reader}/slim: {ratio:.2f}x')
+  return lines, ratios
 
 
 def main(argv):

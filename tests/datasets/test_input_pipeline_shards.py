@@ -106,9 +106,41 @@ def test_benchmark_compares_both_readers(tmp_path):
     assert labels.shape.as_list() == [2]
   logged = []
   rates = benchmark_input_pipeline.compare(spec, cfg, 1, log=logged.append)
-  assert sorted(rates) == ['ours', 'slim']
+  assert sorted(rates) == ['ours', 'ours_fused', 'slim']
   assert all(len(v) == 1 and v[0] > 0 for v in rates.values())
-  lines, ratio = benchmark_input_pipeline.summary(rates)
-  assert ratio == pytest.approx(rates['ours'][0] / rates['slim'][0])
-  assert lines[-1].startswith('ratio ours/slim: ')
-  assert len(logged) == 2
+  lines, ratios = benchmark_input_pipeline.summary(rates)
+  assert ratios['ours'] == pytest.approx(rates['ours'][0] / rates['slim'][0])
+  assert lines[-2].startswith('ratio ours/slim: ')
+  assert len(logged) == 3
+
+
+def _crop_sizes(spec, num_images):
+  """(crop heights and widths seen by the preprocessing fn, its kwargs)."""
+  calls = []
+
+  def spy(image, height, width, **kwargs):
+    calls.append(kwargs)
+    shape = tf.cast(tf.shape(image), tf.float32)
+    return tf.ones([height, width, 2]) * shape[:2]
+
+  with tf.Graph().as_default():
+    tf.set_random_seed(1)
+    dataset = input_pipeline.build_dataset(spec, spy, input_pipeline.InputConfig(
+        batch_size=num_images, image_size=(2, 2), is_training=True,
+        fused_jpeg_crop=True))
+    batch = tf.data.make_one_shot_iterator(dataset).get_next()
+    with tf.Session() as session:
+      images = session.run(batch)[0]
+  return images[:, 0, 0, :], calls
+
+
+def test_fused_jpeg_crop_decodes_inception_crops(shards, tmp_path):
+  spec = benchmark_input_pipeline.generate_dataset(
+      str(tmp_path), num_images=4, num_shards=1, min_size=60, max_size=60)
+  for data, full, count in ((spec, (60, 60), 32), (shards, (5, 6), 15)):
+    sizes, calls = _crop_sizes(data, count)
+    assert calls == [{'random_crop': False}]
+    assert (sizes >= 1).all() and (sizes <= full).all()
+    area = sizes.prod(axis=1) / float(np.prod(full))
+    assert area.min() >= 0.04  # Inception's area range starts at 0.05.
+    assert (area < 0.99).any()  # Cropped, not the whole image.
