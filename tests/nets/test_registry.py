@@ -9,12 +9,20 @@ graph, pre-logits mode works and an unknown batch size is accepted.
 
 import pytest
 
+from nets import model_table
 from nets import nets_factory
 from nets.compat import tf
 from preprocessing import preprocessing_factory
 from tests import manifests
 
 NAMES = nets_factory.names()
+README_FIX = ('README model table is stale; run '
+              '`python -m nets.model_table --write`')
+
+
+@pytest.fixture(scope='module')
+def readme_table():
+  return model_table.read_readme_table()
 
 
 def _input_shape(spec, manifest, batch=1, size=None):
@@ -40,7 +48,7 @@ def _end_point_shapes(end_points):
 
 
 @pytest.mark.parametrize('name', NAMES)
-def test_matches_published_manifest(name):
+def test_matches_published_manifest(name, readme_table):
   spec = nets_factory.get_spec(name)
   manifest = manifests.load(name)
   assert spec.num_classes == manifest['num_classes']
@@ -69,17 +77,22 @@ def test_matches_published_manifest(name):
       if 'variables' in eval_manifest else expected)
   assert eval_vars == expected_eval, manifests.diff(expected_eval, eval_vars)
   assert logits.shape.as_list() == eval_manifest['logits_shape']
+  assert readme_table[name]['parameters'] == model_table.format_parameters(
+      model_table.count_parameters(graph)), README_FIX
 
 
 @pytest.mark.parametrize('name', NAMES)
-def test_pre_logits_and_unknown_batch(name):
+def test_pre_logits_and_unknown_batch(name, readme_table):
   spec = nets_factory.get_spec(name)
   manifest = manifests.load(name)
   size = max(spec.min_image_size or spec.default_image_size, 32)
   shape = _input_shape(spec, manifest, batch=None, size=size)
   graph, logits, _ = _build(name, shape, spec.num_classes, False)
   assert logits.shape.as_list() == [None, spec.num_classes]
-  graph, features, _ = _build(name, shape, 0, False)
+  graph, features, end_points = _build(name, shape, 0, False)
+  assert readme_table[name]['features'] == model_table.format_features(
+      model_table.feature_end_point(features, end_points),
+      features.shape.as_list()[-1]), README_FIX
   with graph.as_default():
     names = [v.op.name for v in tf.global_variables()]
   for scope in spec.logits_scopes:
