@@ -24,7 +24,9 @@ Each measurement builds a fresh graph and session, runs --num_warmup_batches
 untimed batches, then times --num_batches. Runs alternate the readers
 --num_runs times so load changes on a shared machine hit all of them; the
 median (and min..max) images/sec of each and the ratios of the medians to
-slim's are printed.
+slim's are printed, and the same for images per CPU-second of the process
+(the work each reader spends per image, which other processes on a shared
+machine disturb far less than the wall-clock rate).
 
 Example:
   python benchmark_input_pipeline.py --num_runs=3 --batch_size=32
@@ -33,6 +35,7 @@ Example:
 """
 
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -43,27 +46,32 @@ from absl import flags
 
 import common_flags
 
-flags.DEFINE_string('dataset_name', None,
-                    'A registered dataset to read; None generates JPEGs.')
-flags.DEFINE_string('dataset_dir', None, 'Directory of --dataset_name.')
-flags.DEFINE_string('dataset_split_name', 'train', 'Split to read.')
-flags.DEFINE_integer('num_images', 512, 'Generated images.')
-flags.DEFINE_integer('num_shards', 8, 'Generated TFRecord shards.')
-flags.DEFINE_integer('min_size', 224, 'Smallest generated side, pixels.')
-flags.DEFINE_integer('max_size', 400, 'Largest generated side, pixels.')
-flags.DEFINE_integer('image_size', 224, 'Preprocessing output size.')
-flags.DEFINE_integer('batch_size', 32, 'Images per batch.')
-flags.DEFINE_integer('num_batches', 30, 'Timed batches per run.')
-flags.DEFINE_integer('num_warmup_batches', 5, 'Untimed batches per run.')
-flags.DEFINE_integer('num_runs', 3, 'Alternating runs of each reader.')
-flags.DEFINE_integer('num_readers', 4, 'Files read in parallel (both).')
-flags.DEFINE_integer('num_preprocessing_threads', 4,
-                     'Parallel decode/preprocess calls (ours; 0 = AUTOTUNE) '
-                     'and tf.train.batch threads (slim).')
-flags.DEFINE_integer('seed', 0, 'Seed of the generated images.')
 FLAGS = flags.FLAGS
 
 READERS = ('ours', 'ours_fused', 'slim')
+
+
+def define_flags():
+  """Defines the flags (only when run as a script, so importing this module
+  next to another script's flags never collides)."""
+  flags.DEFINE_string('dataset_name', None,
+                      'A registered dataset to read; None generates JPEGs.')
+  flags.DEFINE_string('dataset_dir', None, 'Directory of --dataset_name.')
+  flags.DEFINE_string('dataset_split_name', 'train', 'Split to read.')
+  flags.DEFINE_integer('num_images', 512, 'Generated images.')
+  flags.DEFINE_integer('num_shards', 8, 'Generated TFRecord shards.')
+  flags.DEFINE_integer('min_size', 224, 'Smallest generated side, pixels.')
+  flags.DEFINE_integer('max_size', 400, 'Largest generated side, pixels.')
+  flags.DEFINE_integer('image_size', 224, 'Preprocessing output size.')
+  flags.DEFINE_integer('batch_size', 32, 'Images per batch.')
+  flags.DEFINE_integer('num_batches', 30, 'Timed batches per run.')
+  flags.DEFINE_integer('num_warmup_batches', 5, 'Untimed batches per run.')
+  flags.DEFINE_integer('num_runs', 3, 'Alternating runs of each reader.')
+  flags.DEFINE_integer('num_readers', 4, 'Files read in parallel (both).')
+  flags.DEFINE_integer('num_preprocessing_threads', 4,
+                       'Parallel decode/preprocess calls (ours; 0 = AUTOTUNE) '
+                       'and tf.train.batch threads (slim).')
+  flags.DEFINE_integer('seed', 0, 'Seed of the generated images.')
 
 
 def generate_dataset(directory, num_images, num_shards, min_size, max_size,
@@ -152,12 +160,24 @@ def _slim(spec, preprocessing_fn, cfg):
   image = preprocessing_fn(image, cfg['image_size'], cfg['image_size'])
   return tf.train.batch(
       [image, label], batch_size=batch,
-      num_threads=max(1, cfg['num_preprocessing_threads']),
+      # AUTOTUNE (0) has no queue equivalent: one thread per CPU.
+      num_threads=cfg['num_preprocessing_threads'] or os.cpu_count() or 1,
       capacity=5 * batch)
 
 
+def _cpu_seconds():
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
+
+
 def measure(reader, spec, cfg):
-  """Images/sec of one run of `reader` ('ours' or 'slim')."""
+  """One run of `reader` (a name in READERS).
+
+  Returns:
+    {'wall': images per second, 'cpu': images per CPU-second of this
+    process (all its threads), which other load on the machine disturbs
+    much less than the wall-clock rate}.
+  """
   from nets.compat import tf
   from preprocessing import preprocessing_factory
   with tf.Graph().as_default():
@@ -172,20 +192,22 @@ def measure(reader, spec, cfg):
       try:
         for _ in range(cfg['num_warmup_batches']):
           session.run(images)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         for _ in range(cfg['num_batches']):
           session.run(images)
         elapsed = time.perf_counter() - start
+        cpu = _cpu_seconds() - cpu_start
       finally:
         coord.request_stop()
         session.close()
         coord.join(threads, stop_grace_period_secs=5,
                    ignore_live_threads=True)
-  return cfg['num_batches'] * cfg['batch_size'] / elapsed
+  count = cfg['num_batches'] * cfg['batch_size']
+  return {'wall': count / elapsed, 'cpu': count / max(cpu, 1e-9)}
 
 
 def compare(spec, cfg, num_runs, log=print):
-  """Alternates the readers num_runs times; returns {reader: [images/sec]}."""
+  """Alternates the readers num_runs times; returns {reader: [measure()]}."""
   if num_runs < 1 or cfg['num_batches'] < 1 or cfg['batch_size'] < 1:
     raise ValueError('num_runs, num_batches and batch_size must be >= 1, got '
                      f'{num_runs}, {cfg["num_batches"]}, {cfg["batch_size"]}.')
@@ -194,22 +216,26 @@ def compare(spec, cfg, num_runs, log=print):
     for reader in READERS:
       rate = measure(reader, spec, cfg)
       rates[reader].append(rate)
-      log(f'run {run + 1}/{num_runs} {reader}: {rate:.1f} images/sec')
+      log(f'run {run + 1}/{num_runs} {reader}: {rate["wall"]:.1f} '
+          f'images/sec, {rate["cpu"]:.1f} images/CPU-second')
   return rates
 
 
 def summary(rates):
-  """Report lines and {reader: median / slim median} of our readers."""
-  lines = []
-  for reader in READERS:
-    values = rates[reader]
-    lines.append(f'{reader:10s} median {statistics.median(values):8.1f} '
-                 f'images/sec (min {min(values):.1f}, max {max(values):.1f})')
-  slim = statistics.median(rates['slim'])
-  ratios = {r: statistics.median(rates[r]) / slim for r in READERS
-            if r != 'slim'}
-  for reader, ratio in ratios.items():
-    lines.append(f'ratio {reader}/slim: {ratio:.2f}x')
+  """Report lines and {(reader, 'wall'|'cpu'): median / slim's median}."""
+  lines, ratios = [], {}
+  for kind, unit in (('wall', 'images/sec'), ('cpu', 'images/CPU-second')):
+    medians = {}
+    for reader in READERS:
+      values = [r[kind] for r in rates[reader]]
+      medians[reader] = statistics.median(values)
+      lines.append(f'{reader:10s} median {medians[reader]:8.1f} {unit} '
+                   f'(min {min(values):.1f}, max {max(values):.1f})')
+    for reader in READERS:
+      if reader != 'slim':
+        ratios[(reader, kind)] = medians[reader] / medians['slim']
+        lines.append(f'ratio {reader}/slim ({unit}): '
+                     f'{ratios[(reader, kind)]:.2f}x')
   return lines, ratios
 
 
@@ -241,4 +267,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   sys.exit(app.run(main, flags_parser=common_flags.parse_flags_or_exit))

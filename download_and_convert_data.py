@@ -84,7 +84,8 @@ flags.DEFINE_integer('validation_shards', None,
                      'Validation shards (imagenet 128, visualwakewords 10, '
                      'image_folder 2).')
 flags.DEFINE_integer('num_threads', None,
-                     'Processes converting shards in parallel.')
+                     'Processes converting shards in parallel (default: one '
+                     'per CPU, at most 8, for 1,000 images or more; else 1).')
 flags.DEFINE_integer('num_validation', None,
                      'flowers: images held out for validation (default 350).')
 flags.DEFINE_float('validation_fraction', None,

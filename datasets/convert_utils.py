@@ -30,6 +30,8 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
 POLICIES = ('jpeg', 'keep')
 
 _JPEG_QUALITY = 95
+_MIN_ITEMS_FOR_PROCESSES = 1000
+_MAX_DEFAULT_WORKERS = 8
 # Start-of-frame markers (all but DHT 0xC4, JPG 0xC8 and DAC 0xCC).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
@@ -217,6 +219,17 @@ def shard_paths(dataset_dir, name_format, split, num_shards):
 class SplitResult:
   written: int
   skipped: list
+
+
+def default_workers(num_items):
+  """Worker processes for `num_items` images when the user gave none.
+
+  Starting a process costs seconds (each imports TensorFlow), so small
+  conversions stay in this process.
+  """
+  if num_items < _MIN_ITEMS_FOR_PROCESSES:
+    return 1
+  return max(1, min(os.cpu_count() or 1, _MAX_DEFAULT_WORKERS))
 
 
 def write_sharded(items, paths, policy, num_workers=1, prefix='Converting'):

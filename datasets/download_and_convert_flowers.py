@@ -25,7 +25,7 @@ _PHOTO_DIR = 'flower_photos'
 
 
 def run(dataset_dir, base_url=DEFAULT_BASE_URL, num_validation=None,
-        num_threads=1):
+        num_threads=None):
   """Downloads and converts flowers; does nothing if the outputs exist.
 
   Returns:
@@ -54,8 +54,8 @@ def run(dataset_dir, base_url=DEFAULT_BASE_URL, num_validation=None,
       dataset_dir, SHARD_FORMAT, split, NUM_SHARDS))
           for split, split_items in (('train', train),
                                      ('validation', validation))}
-  results = convert_utils.write_splits(jobs, 'jpeg',
-                                       num_workers=num_threads or 1,
+  workers = num_threads or convert_utils.default_workers(len(items))
+  results = convert_utils.write_splits(jobs, 'jpeg', num_workers=workers,
                                        prefix='Converting flowers')
   written = {split: r.written for split, r in results.items()}
   skipped = [s for r in results.values() for s in r.skipped]

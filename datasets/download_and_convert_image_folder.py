@@ -86,7 +86,8 @@ def run(dataset_dir, image_dir=None, validation_fraction=None,
   splits = split_items(class_names, files, validation_fraction, seed)
   shards = {'train': train_shards or DEFAULT_TRAIN_SHARDS,
             'validation': validation_shards or DEFAULT_VALIDATION_SHARDS}
-  num_threads = num_threads or min(os.cpu_count() or 1, 8)
+  num_threads = num_threads or convert_utils.default_workers(
+      sum(len(items) for items in splits.values()))
   jobs = {}
   for split in image_folder.SPLITS:
     num_shards = max(1, min(shards[split], len(splits[split])))

@@ -36,7 +36,6 @@ VALIDATION_ARCHIVE = 'ILSVRC2012_img_val.tar'
 BBOX_ARCHIVE = 'ILSVRC2012_bbox_train_v2.tar.gz'
 DEFAULT_TRAIN_SHARDS = 1024
 DEFAULT_VALIDATION_SHARDS = 128
-DEFAULT_NUM_THREADS = 8
 SHUFFLE_SEED = 12345
 SHARD_FORMAT = '{split}-{shard:05d}-of-{num_shards:05d}'
 _VAL_NAME = re.compile(r'ILSVRC2012_val_(\d+)\.', re.IGNORECASE)
@@ -199,7 +198,8 @@ def run(dataset_dir, base_url=None, raw_dir=None, bbox_dir=None,
       jobs[split] = (split_items, convert_utils.shard_paths(
           dataset_dir, SHARD_FORMAT, split, shards[split]))
   results = convert_utils.write_splits(
-      jobs, 'jpeg', num_workers=num_threads or DEFAULT_NUM_THREADS,
+      jobs, 'jpeg', num_workers=num_threads or convert_utils.default_workers(
+          sum(len(items) for items, _ in jobs.values())),
       prefix='Converting ImageNet')
   written = {split: results[split].written if split in results else 0
              for split in ('train', 'validation')}

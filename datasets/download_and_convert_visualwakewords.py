@@ -110,7 +110,8 @@ def run(dataset_dir, base_url=DEFAULT_BASE_URL,
         dataset_dir, SHARD_FORMAT, split,
         max(1, min(shards[split], len(items)))))
   results = convert_utils.write_splits(
-      jobs, 'jpeg', num_workers=num_threads or 1,
+      jobs, 'jpeg', num_workers=num_threads or convert_utils.default_workers(
+          sum(len(items) for items, _ in jobs.values())),
       prefix='Converting Visual Wake Words')
   written = {split: r.written for split, r in results.items()}
   skipped = [s for r in results.values() for s in r.skipped]

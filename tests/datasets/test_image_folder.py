@@ -1,6 +1,7 @@
 """image_folder: class sub-directories of JPEG/PNG/BMP/GIF -> TFRecords.
 
-Converted once (two worker processes) from a tree holding every supported
+Converted once (in-process; the worker-process path has its own test) from
+a tree holding every supported
 format plus corrupt files; the records must hold the written pixels, the
 split must be seeded and per class, the skipped files counted, and the spec
 and the input pipeline must work from split_sizes.json alone.
@@ -61,7 +62,7 @@ def converted(tmp_path_factory):
   result = download_and_convert_data.convert(
       'image_folder', str(out), image_dir=str(source),
       validation_fraction=0.4, train_shards=2, validation_shards=2,
-      num_threads=2)
+      num_threads=1)
   return source, out, expected, result
 
 
@@ -151,3 +152,29 @@ def test_rerun_is_a_no_op_and_errors_name_the_fix(converted, tmp_path):
   with pytest.raises(ValueError, match='--image_dir does not apply to mnist'):
     download_and_convert_data.convert('mnist', str(tmp_path / 'e'),
                                       image_dir=str(source))
+
+
+def test_worker_processes_write_the_same_shards(tmp_path):
+  rng = np.random.RandomState(9)
+  items, expected = [], []
+  for i in range(4):
+    pixels = rng.randint(0, 256, (3, 4, 3)).astype(np.uint8)
+    path = tmp_path / f'{i}.png'
+    path.write_bytes(image_files.encode(pixels, 'png'))
+    items.append(convert_utils.Item(path=str(path), label=i))
+    expected.append(pixels)
+  (tmp_path / 'bad.gif').write_bytes(b'GIF89a-broken')
+  items.insert(1, convert_utils.Item(path=str(tmp_path / 'bad.gif'), label=9))
+  paths = {split: [str(tmp_path / f'{split}-{i}') for i in range(2)]
+           for split in ('a', 'b')}
+  results = convert_utils.write_splits(
+      {'a': (items[:3], paths['a']), 'b': (items[3:], paths['b'])}, 'keep',
+      num_workers=2)
+  assert (results['a'].written, results['b'].written) == (2, 2)
+  assert [os.path.basename(p) for p, _ in results['a'].skipped] == [
+      'bad.gif']
+  read = [e for split in ('a', 'b') for path in paths[split]
+          for e in read_examples(path, channels=3)]
+  assert [e['label'] for e in read] == [0, 1, 2, 3]
+  for example, pixels in zip(read, expected):
+    np.testing.assert_array_equal(example['image'], pixels)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import benchmark_input_pipeline
+from datasets import dataset_factory
 from datasets import dataset_utils
 from datasets import input_pipeline
 from nets.compat import tf
@@ -107,10 +108,14 @@ def test_benchmark_compares_both_readers(tmp_path):
   logged = []
   rates = benchmark_input_pipeline.compare(spec, cfg, 1, log=logged.append)
   assert sorted(rates) == ['ours', 'ours_fused', 'slim']
-  assert all(len(v) == 1 and v[0] > 0 for v in rates.values())
+  assert all(len(v) == 1 and v[0]['wall'] > 0 and v[0]['cpu'] > 0
+             for v in rates.values())
   lines, ratios = benchmark_input_pipeline.summary(rates)
-  assert ratios['ours'] == pytest.approx(rates['ours'][0] / rates['slim'][0])
-  assert lines[-2].startswith('ratio ours/slim: ')
+  assert ratios[('ours', 'wall')] == pytest.approx(
+      rates['ours'][0]['wall'] / rates['slim'][0]['wall'])
+  assert ratios[('ours_fused', 'cpu')] == pytest.approx(
+      rates['ours_fused'][0]['cpu'] / rates['slim'][0]['cpu'])
+  assert 'ratio ours/slim (images/sec): ' in '\n'.join(lines)
   assert len(logged) == 3
 
 
@@ -144,3 +149,29 @@ def test_fused_jpeg_crop_decodes_inception_crops(shards, tmp_path):
     area = sizes.prod(axis=1) / float(np.prod(full))
     assert area.min() >= 0.04  # Inception's area range starts at 0.05.
     assert (area < 0.99).any()  # Cropped, not the whole image.
+
+
+@pytest.mark.parametrize('name,split,height,channels', [
+    ('mnist', 'test', 28, 1), ('cifar10', 'train', 32, 3),
+    ('digits', 'train', 28, 1)])
+def test_small_datasets_give_batches_through_their_specs(tmp_path, name, split,
+                                                         height, channels):
+  module = dataset_factory.get_module(name)
+  rng = np.random.RandomState(1)
+  examples = [dataset_utils.image_to_tfexample(
+      dataset_utils.encode_png(rng.randint(0, 256, (height, height, channels))
+                               .astype(np.uint8)), b'png', height, height, i)
+              for i in range(3)]
+  dataset_utils.write_tfrecord(
+      str(tmp_path / (module.FILE_PATTERN % split)), examples)
+  spec = dataset_factory.get_dataset(name, split, str(tmp_path))
+  fn = preprocessing_factory.get_preprocessing(
+      'lenet' if channels == 1 else 'cifarnet', True)
+  with tf.Graph().as_default():
+    dataset = input_pipeline.build_dataset(spec, fn, input_pipeline.InputConfig(
+        batch_size=2, image_size=(height, height), is_training=True, seed=0))
+    batch = tf.data.make_one_shot_iterator(dataset).get_next()
+    with tf.Session() as session:
+      images, labels = session.run(batch)
+  assert images.shape == (2, height, height, channels)
+  assert set(labels) <= {0, 1, 2}
