@@ -18,24 +18,30 @@ Each clone loss is divided by the number of clones, so with clones that see
 equal shares of a batch, the summed gradient is the gradient of one model on
 the whole batch; the regularization losses are counted once.
 
-Example:
+Example (each clone reads its own batch from one iterator):
 
   config = model_deploy.DeploymentConfig(num_clones=2)
   with tf.device(config.variables_device()):
     global_step = tf.train.get_or_create_global_step()
   with tf.device(config.inputs_device()):
-    images, labels = ...
-  def model_fn(images, labels):
+    iterator = tf.data.make_one_shot_iterator(dataset)  # per-clone batches
+
+  def model_fn(iterator):
+    with tf.device(config.inputs_device()):
+      images, labels = iterator.get_next()
     logits, _ = network_fn(images)
     tf.losses.softmax_cross_entropy(labels, logits)
-  clones = model_deploy.create_clones(config, model_fn, [images, labels])
+    return logits
+
+  clones = model_deploy.create_clones(config, model_fn, [iterator])
   with tf.device(config.optimizer_device()):
     optimizer = tf.train.GradientDescentOptimizer(0.1)
   total_loss, grads_and_vars = model_deploy.optimize_clones(clones, optimizer)
-  train_op = optimizer.apply_gradients(grads_and_vars, global_step)
+  with tf.device(config.optimizer_device()):
+    train_op = optimizer.apply_gradients(grads_and_vars, global_step)
 
-With `num_clones > 1` every clone would normally get its own slice of the
-input (e.g. `tf.split` of the batch, or one `get_next()` per clone).
+Run it in a session with `config.session_config()` (it gives clone_on_cpu
+its CPU devices), or through a gRPC cluster (start_tf_server.py).
 """
 
 import collections
