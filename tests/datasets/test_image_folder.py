@@ -10,6 +10,8 @@ and the input pipeline must work from split_sizes.json alone.
 import glob
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,6 +24,7 @@ from datasets import download_and_convert_image_folder as converter
 from datasets import input_pipeline
 from nets.compat import tf
 from preprocessing import preprocessing_factory
+from tests.conftest import ROOT
 from tests.datasets import image_files
 from tests.tfrecords import read_examples
 
@@ -178,3 +181,22 @@ def test_worker_processes_write_the_same_shards(tmp_path):
   assert [e['label'] for e in read] == [0, 1, 2, 3]
   for example, pixels in zip(read, expected):
     np.testing.assert_array_equal(example['image'], pixels)
+
+
+def test_train_script_runs_on_the_converted_folder(converted, tmp_path):
+  """`--dataset_name=image_folder --dataset_dir=DIR` trains with no code."""
+  _, out, _, _ = converted
+  train_dir = tmp_path / 'train'
+  process = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'train_image_classifier.py'),
+       '--dataset_name=image_folder', f'--dataset_dir={out}',
+       '--dataset_split_name=train', '--model_name=cifarnet',
+       '--batch_size=2', '--max_number_of_steps=1',
+       f'--train_dir={train_dir}'],
+      capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert process.returncode == 0, process.stderr[-2000:]
+  assert (train_dir / 'model.ckpt-1.index').is_file()
+  reader = tf.train.NewCheckpointReader(str(train_dir / 'model.ckpt-1'))
+  # Three classes in the folder -> three logits.
+  assert reader.get_variable_to_shape_map()[
+      'CifarNet/logits/weights'] == [192, 3]
