@@ -6,9 +6,9 @@ Builds the inference graph of any registered network on a placeholder named
 * the inference GraphDef (TF-Slim's export_inference_graph output);
 * a frozen GraphDef: variables become constants, nodes only training needs
   (Identity, CheckNumerics, savers, initializers) are stripped;
-* a SavedModel whose ``serving_default`` signature takes float images
-  (already preprocessed, as fed to ``input``) and returns ``logits``,
-  ``probabilities``, the top-5 ``classes`` and their ``scores``;
+* a SavedModel of the frozen graph whose ``serving_default`` signature
+  takes float images (already preprocessed, as fed to ``input``) and returns
+  ``logits``, ``probabilities``, the top-5 ``classes`` and their ``scores``;
 * a float TFLite flatbuffer and an int8 post-training-quantized one
   calibrated on images of a TFRecord split, read through
   datasets/dataset_factory and the model's preprocessing.
@@ -238,45 +238,56 @@ def _replace_directory(tmp_dir, final_dir):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_saved_model(session, input_tensor, outputs, path, metadata):
-  """Writes a SavedModel of the session's graph with a serving signature.
+def write_saved_model(frozen_graph_def, metadata, path):
+  """Writes a SavedModel of the frozen graph with a serving signature.
+
+  The SavedModel holds the frozen (pruned, constant) graph, so it computes
+  exactly what the frozen GraphDef and the TFLite models are converted from.
+  Its ``serving_default`` signature maps ``images`` (float, preprocessed) to
+  ``logits``, ``probabilities`` and the top-5 ``classes`` and ``scores`` (or
+  to ``features`` for a --final_endpoint export).
 
   Args:
-    session: session whose graph holds the network with restored variables.
-    input_tensor: the float image placeholder.
-    outputs: dict of output tensors ('logits' and 'probabilities', or
-      'features').
+    frozen_graph_def: GraphDef from `freeze`.
+    metadata: the export metadata (node names), also written to
+      assets.extra/export_metadata.json.
     path: SavedModel directory to create (replaced if it exists).
-    metadata: dict written to assets.extra/export_metadata.json.
   """
-  outputs = dict(outputs)
-  if 'probabilities' in outputs:
-    k = min(TOP_K, int(outputs['probabilities'].shape[-1]))
-    with tf.name_scope('serving_top_k'):
-      scores, classes = tf.nn.top_k(outputs['probabilities'], k=k)
-    outputs.update(classes=classes, scores=scores)
-  signature = tf.saved_model.signature_def_utils.predict_signature_def(
-      inputs={SIGNATURE_INPUT: input_tensor}, outputs=outputs)
-  path = os.path.abspath(path)
-  parent = os.path.dirname(path)
-  os.makedirs(parent, exist_ok=True)
-  tmp_root = tempfile.mkdtemp(prefix='.' + os.path.basename(path) + '.',
-                              suffix='.tmp', dir=parent)
-  try:
-    tmp = os.path.join(tmp_root, 'saved_model')
-    builder = tf.saved_model.builder.SavedModelBuilder(tmp)
-    builder.add_meta_graph_and_variables(
-        session, [tf.saved_model.tag_constants.SERVING],
-        signature_def_map={SIGNATURE_KEY: signature},
-        strip_default_attrs=True)
-    builder.save()
-    extra = os.path.join(tmp, os.path.dirname(METADATA_FILE))
-    os.makedirs(extra, exist_ok=True)
-    with open(os.path.join(tmp, METADATA_FILE), 'w') as f:
-      f.write(json.dumps(metadata, indent=2, sort_keys=True) + '\n')
-    _replace_directory(tmp, path)
-  finally:
-    shutil.rmtree(tmp_root, ignore_errors=True)
+  with tf.Graph().as_default() as graph:
+    keys = list(metadata['outputs'])
+    tensors = tf.import_graph_def(
+        frozen_graph_def,
+        return_elements=[metadata['outputs'][k] + ':0' for k in keys], name='')
+    outputs = dict(zip(keys, tensors))
+    input_tensor = graph.get_tensor_by_name(metadata['input'] + ':0')
+    if 'probabilities' in outputs:
+      k = min(TOP_K, int(outputs['probabilities'].shape[-1]))
+      with tf.name_scope('serving_top_k'):
+        scores, classes = tf.nn.top_k(outputs['probabilities'], k=k)
+      outputs.update(classes=classes, scores=scores)
+    signature = tf.saved_model.signature_def_utils.predict_signature_def(
+        inputs={SIGNATURE_INPUT: input_tensor}, outputs=outputs)
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp_root = tempfile.mkdtemp(prefix='.' + os.path.basename(path) + '.',
+                                suffix='.tmp', dir=parent)
+    try:
+      tmp = os.path.join(tmp_root, 'saved_model')
+      builder = tf.saved_model.builder.SavedModelBuilder(tmp)
+      with tf.Session() as session:
+        builder.add_meta_graph_and_variables(
+            session, [tf.saved_model.tag_constants.SERVING],
+            signature_def_map={SIGNATURE_KEY: signature},
+            strip_default_attrs=True)
+      builder.save()
+      extra = os.path.join(tmp, os.path.dirname(METADATA_FILE))
+      os.makedirs(extra, exist_ok=True)
+      with open(os.path.join(tmp, METADATA_FILE), 'w') as f:
+        f.write(json.dumps(metadata, indent=2, sort_keys=True) + '\n')
+      _replace_directory(tmp, path)
+    finally:
+      shutil.rmtree(tmp_root, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------
@@ -429,13 +440,13 @@ def export(config, paths, checkpoint_path=None, calibration=None):
                      'need --checkpoint_path (the weights to export).')
   if paths.tflite_int8_file and not (calibration and calibration.dataset_dir):
     raise ValueError('--tflite_int8_file needs calibration images: pass '
-                     '--calibration_dataset_dir (TFRecords of --dataset_name)'
-                     '.')
+                     '--dataset_dir (TFRecords of --dataset_name; '
+                     '--dataset_split_name picks the split).')
   checkpoint = (checkpoint_utils.resolve_checkpoint(checkpoint_path)
                 if checkpoint_path else None)
   written = []
   with tf.Graph().as_default() as graph:
-    placeholder, outputs, metadata = build_inference_graph(config)
+    _, _, metadata = build_inference_graph(config)
     graph_def = graph.as_graph_def()
     variables = tf.global_variables()
     if checkpoint:  # Check before writing anything.
@@ -450,18 +461,16 @@ def export(config, paths, checkpoint_path=None, calibration=None):
       written.append(paths.graph_file)
     if not checkpoint:
       return dict(metadata, written=written)
-    output_names = list(metadata['outputs'].values())
     with tf.Session() as session:
       tf.train.Saver(variables).restore(session, checkpoint)
-      frozen = freeze(session, graph_def, output_names)
-      if paths.frozen_graph:
-        write_metadata(paths.frozen_graph, metadata)
-        write_graph_def(frozen, paths.frozen_graph)
-        written.append(paths.frozen_graph)
-      if paths.saved_model_dir:
-        write_saved_model(session, placeholder, outputs, paths.saved_model_dir,
-                          metadata)
-        written.append(paths.saved_model_dir)
+      frozen = freeze(session, graph_def, list(metadata['outputs'].values()))
+  if paths.frozen_graph:
+    write_metadata(paths.frozen_graph, metadata)
+    write_graph_def(frozen, paths.frozen_graph)
+    written.append(paths.frozen_graph)
+  if paths.saved_model_dir:
+    write_saved_model(frozen, metadata, paths.saved_model_dir)
+    written.append(paths.saved_model_dir)
   for path, images, kind in ((paths.tflite_file, None, 'float'),
                              (paths.tflite_int8_file, representative, 'int8')):
     if path:
