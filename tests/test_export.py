@@ -333,17 +333,45 @@ def test_graph_only_text_graphdef_and_final_endpoint(trained_lenet, tmp_path):
   assert np.abs(got - expected).max() <= 1e-4
   graph_def = tf.GraphDef.FromString(open(frozen, 'rb').read())
   assert not any(n.name.startswith('LeNet/fc') for n in graph_def.node)
+  with pytest.raises(ValueError, match="features of end point 'pool2'"):
+    export_utils.classify(frozen, ['unused.png'])
 
 
-def test_output_nodes_of_networks_without_predictions():
-  # VGG/AlexNet/OverFeat end at their logits (TF-Slim's output node); the
-  # export adds the softmax under the network's scope.
-  with tf.Graph().as_default():
-    _, _, metadata = export_utils.build_inference_graph(
-        export_utils.GraphConfig('vgg_16', 1000, image_size=224,
-                                 batch_size=1))
-  assert metadata['outputs'] == {'logits': 'vgg_16/fc8/squeezed',
-                                 'probabilities': 'vgg_16/Predictions'}
+# More families (graph only, no session): (name, size, is video, logits,
+# predictions). VGG/AlexNet end at their logits (TF-Slim's output node); the
+# export adds the softmax under the network's scope.
+FAMILIES = [
+    ('vgg_16', 224, False, 'vgg_16/fc8/squeezed', 'vgg_16/Predictions'),
+    ('alexnet_v2', 224, False, 'alexnet_v2/fc8/squeezed',
+     'alexnet_v2/Predictions'),
+    ('inception_v1', 32, False, 'InceptionV1/Logits/SpatialSqueeze',
+     'InceptionV1/Logits/Predictions/Reshape_1'),
+    ('resnet_v2_50', 32, False, 'resnet_v2_50/SpatialSqueeze',
+     'resnet_v2_50/predictions/Reshape_1'),
+    ('i3d', 32, True, 'InceptionV1/Logits/SpatialSqueeze',
+     'InceptionV1/Logits/Predictions/Reshape_1'),
+]
+
+
+@pytest.mark.parametrize('model_name,size,video,logits,predictions',
+                         FAMILIES, ids=[row[0] for row in FAMILIES])
+def test_output_nodes_per_family(model_name, size, video, logits,
+                                 predictions):
+  spec = nets_factory.get_spec(model_name)
+  with tf.Graph().as_default() as graph:
+    placeholder, outputs, metadata = export_utils.build_inference_graph(
+        export_utils.GraphConfig(model_name, spec.num_classes,
+                                 image_size=size, is_video_model=video,
+                                 num_frames=4 if video else None))
+  assert metadata['outputs'] == {'logits': logits,
+                                 'probabilities': predictions}
+  assert metadata['output'] == predictions
+  assert placeholder.op.name == 'input'
+  assert metadata['input_shape'] == (
+      [None, 4, size, size, 3] if video else [None, size, size, 3])
+  assert graph.get_tensor_by_name(predictions + ':0') is (
+      outputs['probabilities'])
+  assert outputs['probabilities'].shape.as_list() == [None, spec.num_classes]
 
 
 def test_interrupted_exports_leave_no_complete_looking_files(
