@@ -729,6 +729,50 @@ def _session_config(cfg, deploy):
   return config
 
 
+class _WorkerSessionCreator(tf.train.SessionCreator):
+  """A non-chief worker's session, polling every second for the chief.
+
+  tf.train.WorkerSessionCreator waits 30 s between checks that the chief has
+  initialised the variables, so a worker that starts first idles that long.
+  """
+
+  def __init__(self, scaffold, master, config, max_wait_secs=30 * 60):
+    self._scaffold = scaffold
+    self._master = master
+    self._config = config
+    self._max_wait_secs = max_wait_secs
+
+  def create_session(self):
+    self._scaffold.finalize()
+    manager = tf.train.SessionManager(
+        local_init_op=self._scaffold.local_init_op,
+        local_init_feed_dict=self._scaffold.local_init_feed_dict,
+        ready_op=self._scaffold.ready_op,
+        ready_for_local_init_op=self._scaffold.ready_for_local_init_op,
+        graph=tf.get_default_graph(), recovery_wait_secs=1)
+    return manager.wait_for_session(self._master, config=self._config,
+                                    max_wait_secs=self._max_wait_secs)
+
+
+def _monitored_session(cfg, scaffold, hooks, deploy):
+  """The chief's MonitoredTrainingSession, or a worker's MonitoredSession."""
+  config = _session_config(cfg, deploy)
+  # tf.data needs no queue runners; only SyncReplicasOptimizer's chief runner
+  # may block at the end, so do not wait the default 2 minutes.
+  grace = 5
+  if not cfg.is_chief:
+    return tf.train.MonitoredSession(
+        session_creator=_WorkerSessionCreator(scaffold, cfg.master, config),
+        hooks=hooks, stop_grace_period_secs=grace)
+  return tf.train.MonitoredTrainingSession(
+      master=cfg.master, is_chief=True, checkpoint_dir=cfg.train_dir,
+      scaffold=scaffold, hooks=hooks,
+      save_checkpoint_secs=cfg.save_interval_secs,
+      save_summaries_secs=cfg.save_summaries_secs,
+      save_summaries_steps=None, log_step_count_steps=0,
+      stop_grace_period_secs=grace, config=config)
+
+
 def _non_finite_error(cfg, step):
   return NonFiniteLossError(
       f'Training stopped at step {step}: the loss or the gradients became NaN '
@@ -774,16 +818,8 @@ def train(cfg):
                              sharded=cfg.num_ps_tasks > 0))
     start = time.time()
     try:
-      with stopper, tf.train.MonitoredTrainingSession(
-          master=cfg.master, is_chief=cfg.is_chief,
-          checkpoint_dir=cfg.train_dir, scaffold=scaffold, hooks=hooks,
-          save_checkpoint_secs=cfg.save_interval_secs,
-          save_summaries_secs=cfg.save_summaries_secs,
-          save_summaries_steps=None, log_step_count_steps=0,
-          # tf.data needs no queue runners; only SyncReplicasOptimizer's
-          # chief runner may block at the end, so do not wait 2 minutes.
-          stop_grace_period_secs=5,
-          config=_session_config(cfg, ops['deploy'])) as session:
+      with stopper, _monitored_session(cfg, scaffold, hooks,
+                                       ops['deploy']) as session:
         while not session.should_stop():
           session.run(ops['train_op'])
     except tf.train.NanLossDuringTrainingError:

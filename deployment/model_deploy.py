@@ -365,13 +365,14 @@ def _clone_loss(clone, num_clones, regularization_losses):
   with tf.device(clone.device):
     clone_losses = tf.get_collection(tf.GraphKeys.LOSSES, clone.scope)
     if clone_losses:
-      clone_loss = tf.add_n(clone_losses, name='clone_loss')
+      clone_loss = tf.add_n(clone_losses, name='sum_of_losses')
       loss = clone_loss
       if num_clones > 1:
         loss = tf.div(loss, float(num_clones), name='scaled_clone_loss')
       parts.append(loss)
     if regularization_losses:
-      reg = tf.add_n(list(regularization_losses), name='regularization_loss')
+      reg = tf.add_n(list(regularization_losses),
+                     name='sum_of_regularization_losses')
       parts.append(reg)
     total = None
     if parts:
