@@ -1,8 +1,10 @@
 """Image checks and parallel sharded TFRecord writing for the converters.
 
-Converters build a list of `Item`s (a file plus its label and boxes) and hand
-it to `write_sharded`, which splits it into contiguous shards, converts the
-shards in worker processes and writes each shard atomically. Every image is
+Converters build lists of `Item`s (a file plus its label and boxes) and hand
+them to `write_splits`, which cuts each split into contiguous shards,
+converts the shards in worker processes (spawned, `num_workers` of them, or
+in this process for one) and writes each shard atomically, printing one
+progress line. Every image is
 decoded once with TensorFlow to prove it is readable and to get its size;
 images TensorFlow cannot decode are skipped and counted, never fatal.
 
@@ -69,7 +71,7 @@ def sniff_format(data):
     return 'jpeg'
   if data[:8] == b'\x89PNG\r\n\x1a\n':
     return 'png'
-  if data[:4] in (b'GIF8',):
+  if data[:4] == b'GIF8':
     return 'gif'
   if data[:2] == b'BM':
     return 'bmp'

@@ -79,17 +79,20 @@ def _parse_features(with_bboxes):
   return features
 
 
+def _bbox(parsed):
+  """float32 [1, num_boxes, 4] (ymin, xmin, ymax, xmax) of parsed features."""
+  coords = [tf.sparse.to_dense(parsed[dataset_utils.KEY_BBOX_PREFIX + k])
+            for k in ('ymin', 'xmin', 'ymax', 'xmax')]
+  return tf.expand_dims(tf.stack(coords, axis=1), 0)
+
+
 def decode_example(serialized, channels, with_bboxes=False):
   """Returns (uint8 image [h, w, channels], int64 label, bbox or None)."""
   parsed = tf.io.parse_single_example(serialized, _parse_features(with_bboxes))
   image = tf.io.decode_image(parsed[dataset_utils.KEY_ENCODED],
                              channels=channels, expand_animations=False)
   image.set_shape([None, None, channels])
-  bbox = None
-  if with_bboxes:
-    coords = [tf.sparse.to_dense(parsed[dataset_utils.KEY_BBOX_PREFIX + k])
-              for k in ('ymin', 'xmin', 'ymax', 'xmax')]
-    bbox = tf.expand_dims(tf.stack(coords, axis=1), 0)  # [1, num_boxes, 4]
+  bbox = _bbox(parsed) if with_bboxes else None
   return image, parsed[dataset_utils.KEY_LABEL], bbox
 
 
@@ -116,11 +119,7 @@ def decode_and_crop(serialized, channels, with_bboxes=False):
   decoding only the cropped window of JPEGs. Returns (image, label)."""
   parsed = tf.io.parse_single_example(serialized, _parse_features(with_bboxes))
   data = parsed[dataset_utils.KEY_ENCODED]
-  bbox = None
-  if with_bboxes:
-    coords = [tf.sparse.to_dense(parsed[dataset_utils.KEY_BBOX_PREFIX + k])
-              for k in ('ymin', 'xmin', 'ymax', 'xmax')]
-    bbox = tf.expand_dims(tf.stack(coords, axis=1), 0)
+  bbox = _bbox(parsed) if with_bboxes else None
 
   def jpeg():
     begin, size = _sample_crop(tf.image.extract_jpeg_shape(data), bbox)
