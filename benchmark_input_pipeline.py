@@ -9,9 +9,8 @@ distorted crop, resize to --image_size, flip, colour distortion) and batch.
 * ours_fused: the same with fused_jpeg_crop=True: inception's random crop is
   sampled from the JPEG header and only that window is decoded;
 * slim: what TF-Slim's train_image_classifier.py did -- slim.dataset.Dataset
-  + TFExampleDecoder (image decoded like its Image handler, through an
-  ItemHandlerCallback because Image itself calls control_flow_ops.case,
-  gone from TF 2.21) read by slim.dataset_data_provider.DatasetDataProvider
+  + TFExampleDecoder with its Image handler (runs on TF 2.21 through the
+  aliases in nets/compat.py) read by slim.dataset_data_provider.DatasetDataProvider
   (parallel_reader with --num_readers readers and a shuffling common queue),
   then tf.train.batch with --num_preprocessing_threads threads, driven by
   queue runners.
@@ -129,24 +128,13 @@ def _slim(spec, preprocessing_fn, cfg):
   from nets.compat import tf
   channels = spec.channels
 
-  def decode_image(keys_to_tensors):
-    # What slim.tfexample_decoder.Image does for JPEG/PNG. Its own _decode
-    # cannot be used: it calls control_flow_ops.case, which TF 2.21 moved.
-    data = keys_to_tensors[dataset_utils.KEY_ENCODED]
-    image = tf.cond(
-        tf.image.is_jpeg(data),
-        lambda: tf.io.decode_jpeg(data, channels=channels),
-        lambda: tf.io.decode_image(data, channels=channels,
-                                   expand_animations=False))
-    image.set_shape([None, None, channels])
-    return image
-
   decoder = slim.tfexample_decoder.TFExampleDecoder(
       {dataset_utils.KEY_ENCODED: tf.FixedLenFeature((), tf.string, ''),
        dataset_utils.KEY_FORMAT: tf.FixedLenFeature((), tf.string, 'jpeg'),
        dataset_utils.KEY_LABEL: tf.FixedLenFeature((), tf.int64, -1)},
-      {'image': slim.tfexample_decoder.ItemHandlerCallback(
-          [dataset_utils.KEY_ENCODED], decode_image),
+      {'image': slim.tfexample_decoder.Image(
+          dataset_utils.KEY_ENCODED, dataset_utils.KEY_FORMAT,
+          channels=channels),
        'label': slim.tfexample_decoder.Tensor(dataset_utils.KEY_LABEL)})
   dataset = slim.dataset.Dataset(
       data_sources=spec.file_pattern, reader=tf.TFRecordReader,

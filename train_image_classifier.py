@@ -622,9 +622,13 @@ def build_train_graph(cfg):
   network_fn = nets_factory.get_network_fn(
       cfg.model_name, num_classes=num_classes, weight_decay=cfg.weight_decay,
       is_training=True)
+  preprocessing_name = cfg.preprocessing_name or spec.preprocessing
   preprocessing_fn = preprocessing_factory.get_preprocessing(
-      cfg.preprocessing_name or spec.preprocessing, is_training=True,
-      use_grayscale=cfg.use_grayscale)
+      preprocessing_name, is_training=True, use_grayscale=cfg.use_grayscale)
+  # Inception's random crop is sampled from the JPEG header and only that
+  # window is decoded (same crop distribution, much less decoding work).
+  fused_crop = (
+      preprocessing_factory.resolve_family(preprocessing_name) == 'inception')
   size = cfg.train_image_size or spec.default_image_size
   clone_batch = cfg.batch_size // cfg.num_clones
   with tf.device(deploy.inputs_device()):
@@ -636,7 +640,7 @@ def build_train_graph(cfg):
             num_parallel_calls=cfg.num_preprocessing_threads,
             labels_offset=cfg.labels_offset,
             seed=None if cfg.seed is None else cfg.seed + cfg.task,
-            use_bboxes=True))
+            use_bboxes=True, fused_jpeg_crop=fused_crop))
     iterator = tf.data.make_one_shot_iterator(data)
 
   def clone_fn(iterator):

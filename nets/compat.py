@@ -1,6 +1,6 @@
 """The one place where tf_slim 1.1.0 is adapted to TensorFlow 2.21.
 
-tf_slim 1.1.0 (2020) predates TensorFlow 2.21 in two places:
+tf_slim 1.1.0 (2020) predates TensorFlow 2.21 in three places:
 
 1. ``tensorflow.python.layers`` (used by ``slim.batch_norm`` and friends)
    lazily imports ``tf_keras.legacy_tf_layers``; tf_keras 2.21 keeps that
@@ -8,6 +8,10 @@ tf_slim 1.1.0 (2020) predates TensorFlow 2.21 in two places:
 2. ``tf_slim.layers.utils.constant_value`` (and a few other places) test
    ``isinstance(x, tensorflow.python.framework.ops.Tensor)``; TF 2.21 moved the
    class to ``tensorflow.python.framework.tensor``. We put the name back.
+3. tf_slim calls ``control_flow_ops.cond``, ``.case`` and ``.while_loop``
+   (e.g. ``tfexample_decoder.Image``, the decoder behind
+   ``DatasetDataProvider``, and the learning/evaluation loops); TF 2.21 moved
+   them to their own modules. We put the names back.
 
 Import ``tf`` and ``slim`` from this module instead of importing tf_slim
 directly; that guarantees the workarounds run first. Graph mode is enabled
@@ -24,6 +28,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import tensorflow.compat.v1 as tf  # noqa: E402
 from tensorflow.python.framework import ops as _ops  # noqa: E402
 from tensorflow.python.framework import tensor as _tensor  # noqa: E402
+from tensorflow.python.ops import control_flow_ops as _cf_ops  # noqa: E402
 from tensorflow.python.util import deprecation as _deprecation  # noqa: E402
 
 # tf.compat.v1 graph code triggers hundreds of "is deprecated" notices that
@@ -65,12 +70,28 @@ def _install_ops_tensor_alias():
   return True
 
 
+def _install_control_flow_aliases():
+  """Restores control_flow_ops.cond/case/while_loop for tf_slim."""
+  from tensorflow.python.ops import cond
+  from tensorflow.python.ops import control_flow_case
+  from tensorflow.python.ops import while_loop
+  installed = False
+  for name, fn in (('cond', cond.cond), ('case', control_flow_case.case),
+                   ('while_loop', while_loop.while_loop)):
+    if not hasattr(_cf_ops, name):
+      setattr(_cf_ops, name, fn)
+      installed = True
+  return installed
+
+
 LEGACY_LAYERS_ALIASED = _install_legacy_layers_alias()
 OPS_TENSOR_ALIASED = _install_ops_tensor_alias()
+CONTROL_FLOW_ALIASED = _install_control_flow_aliases()
 
 tf.disable_eager_execution()
 tf.disable_v2_behavior()
 
 import tf_slim as slim  # noqa: E402
 
-__all__ = ['tf', 'slim', 'LEGACY_LAYERS_ALIASED', 'OPS_TENSOR_ALIASED']
+__all__ = ['tf', 'slim', 'LEGACY_LAYERS_ALIASED', 'OPS_TENSOR_ALIASED',
+           'CONTROL_FLOW_ALIASED']
