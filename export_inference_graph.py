@@ -57,8 +57,8 @@ flags.DEFINE_integer('num_frames', None,
 flags.DEFINE_string('final_endpoint', None,
                     'Export this end point (features) instead of the '
                     'predictions.')
-flags.DEFINE_string('checkpoint_path', None,
-                    'Checkpoint file or directory whose weights are exported.')
+common_flags.define_checkpoint_path_flag(
+    None, 'Checkpoint file or directory whose weights are exported.')
 flags.DEFINE_string('export_dir', None,
                     'Write frozen_graph.pb, saved_model/, model_float.tflite '
                     '(and model_int8.tflite with --dataset_dir) here.')
