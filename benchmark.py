@@ -223,14 +223,23 @@ def parse_variants(text, base):
 # Measurement processes
 
 
+_CPU_TIMES = []  # process CPU seconds of each timed step of this process
+
+
 def _timed_steps(step, warmup, steps):
+  """Runs `step` warmup + steps times; returns the timed steps' wall times.
+
+  The CPU seconds the process spent in each timed step go to _CPU_TIMES: on
+  a shared machine they are disturbed far less than wall-clock times.
+  """
   for _ in range(warmup):
     step()
   times = []
   for _ in range(steps):
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     step()
     times.append(time.perf_counter() - start)
+    _CPU_TIMES.append(time.process_time() - cpu_start)
   return times
 
 
@@ -507,10 +516,13 @@ _WORKERS = {
 
 def run_worker(job):
   """Runs one measurement in this process; returns its result dict."""
+  del _CPU_TIMES[:]
   result = _WORKERS[job['kind']](job)
   if 'step_times' in result and job.get('batch_size'):
     result['images_per_sec'] = (job['batch_size'] /
                                 statistics.median(result['step_times']))
+    result['images_per_cpu_sec'] = (job['batch_size'] /
+                                    statistics.median(_CPU_TIMES))
   result['max_rss_mb'] = _peak_rss_mb()
   return result
 
@@ -610,8 +622,11 @@ class Benchmark:
     result = launch(job, self.config['worker_timeout'])
     label = job.get('label') or job.get('dtype') or job['kind']
     speed = result.get('images_per_sec') or result.get('gflops')
+    cpu = result.get('images_per_cpu_sec')
+    cpu = f', {cpu:.2f} per CPU-s' if cpu else ''
     self.log(f'  {job.get("model", "")} {label} {job["kind"]}: '
-             f'{speed:.2f} (load {load:.2f}, {time.time() - start:.0f}s)'
+             f'{speed:.2f}{cpu} (load {load:.2f}, '
+             f'{time.time() - start:.0f}s)'
              if speed is not None else f'  {job.get("model", "")} '
              f'{job["kind"]} done ({time.time() - start:.0f}s)')
     return result
@@ -671,6 +686,8 @@ class Benchmark:
         'images_per_sec_max': summary['max'],
         'runs': summary['runs'],
         'step_ms_median': 1000 * statistics.median(step_times),
+        'images_per_cpu_sec': statistics.median(
+            r['images_per_cpu_sec'] for r in runs),
         'max_rss_mb': max(r['max_rss_mb'] for r in runs),
         'params': profile['params'],
         'forward_gflops_per_image': profile['forward_flops'] / 1e9,
@@ -696,6 +713,8 @@ class Benchmark:
             other['measurement'] == row['measurement']):
           row['ratio_vs_keras'] = (row['images_per_sec'] /
                                    other['images_per_sec'])
+          row['cpu_ratio_vs_keras'] = (row['images_per_cpu_sec'] /
+                                       other['images_per_cpu_sec'])
 
   def measure_input_pipeline(self):
     """Decode + preprocessing images/sec vs mobilenet_v1 training."""
@@ -754,7 +773,8 @@ class Benchmark:
 CSV_COLUMNS = ('model', 'implementation', 'keras_model', 'measurement',
                'batch_size', 'image_size', 'images_per_sec',
                'images_per_sec_min', 'images_per_sec_max', 'runs',
-               'ratio_vs_keras', 'step_ms_median', 'params',
+               'ratio_vs_keras', 'images_per_cpu_sec', 'cpu_ratio_vs_keras',
+               'step_ms_median', 'params',
                'forward_gflops_per_image', 'achieved_gflops', 'pct_fp32_peak',
                'pct_bf16_peak', 'max_rss_mb', 'options')
 
@@ -796,9 +816,9 @@ def to_markdown(report):
         f'{dtype} {p["median"]:.1f} GFLOP/s' for dtype, p in peaks.items())
                  + '.')
   lines += ['', '| network | what | batch | size | ours img/s (min..max) '
-            '| keras img/s (min..max) | ours/keras | GFLOP/img | '
-            '% fp32 peak | peak RSS MB (ours) |',
-            '|---|---|---|---|---|---|---|---|---|---|']
+            '| keras img/s (min..max) | ours/keras | ours/keras per CPU-s | '
+            'GFLOP/img | % fp32 peak | peak RSS MB (ours) |',
+            '|---|---|---|---|---|---|---|---|---|---|---|']
   rows = report['results']
   for row in rows:
     if row['implementation'] == 'keras':
@@ -819,6 +839,7 @@ def to_markdown(report):
         f'| {row["model"]} | {what} | {row["batch_size"]} | '
         f'{row["image_size"]} | {ours} | {theirs} | '
         f'{_fmt(row.get("ratio_vs_keras"), 2)} | '
+        f'{_fmt(row.get("cpu_ratio_vs_keras"), 2)} | '
         f'{row["forward_gflops_per_image"]:.2f} | '
         f'{_fmt(row.get("pct_fp32_peak"))} | {row["max_rss_mb"]:.0f} |')
   pipeline = report.get('input_pipeline')

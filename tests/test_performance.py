@@ -255,6 +255,7 @@ def test_benchmark_script_with_keras_twin(tmp_path):
   assert len(csv_text.splitlines()) == 3
   markdown = (tmp_path / 'run.md').read_text()
   assert '| mobilenet_v2 | inference | 2 | 32 |' in markdown
+  assert ours['images_per_cpu_sec'] > 0 and ours['cpu_ratio_vs_keras'] > 0
   assert 'MobileNetV2' in markdown
 
 
