@@ -4,7 +4,8 @@
 #   2. download the pretrained checkpoint (unless already in
 #      PRETRAINED_CHECKPOINT_DIR),
 #   3. train only the new logits layer, 4. evaluate on the validation split,
-#   5. train all layers from there, 6. evaluate again.
+#   5. train all layers from there, 6. evaluate again (ALL_LAYERS_STEPS=0
+#      stops after step 4).
 # The checkpoint URL/file and the exclude/trainable scopes come from the
 # registry (nets/nets_factory.py) through scripts/recipe_facts.py.
 #

@@ -100,7 +100,8 @@ recipe_optional() {
 #   1. convert the dataset (flowers: download; image_folder: IMAGE_DIR),
 #   2. get the pretrained checkpoint (PRETRAINED_CHECKPOINT_DIR or download),
 #   3. train only the new logits (TRAIN_DIR), 4. evaluate them,
-#   5. train all layers from there (TRAIN_DIR/all), 6. evaluate again.
+#   5. train all layers from there (TRAIN_DIR/all), 6. evaluate again
+#      (ALL_LAYERS_STEPS=0 stops after step 4).
 # Reads MODEL_NAME, DATASET_NAME, DATASET_DIR, TRAIN_DIR,
 # PRETRAINED_CHECKPOINT_DIR, CHECKPOINT_URL, LOGITS_STEPS,
 # LOGITS_LEARNING_RATE, ALL_LAYERS_STEPS, ALL_LAYERS_LEARNING_RATE,
@@ -112,6 +113,12 @@ recipe_finetune_two_stages() {
   local all_dir="${TRAIN_DIR}/all"
   local common=() eval_common=() size_flags=() eval_size_flags=()
   local ckpt
+  if ! [[ "${LOGITS_STEPS}" =~ ^[0-9]+$ && "${ALL_LAYERS_STEPS}" =~ ^[0-9]+$ ]]
+  then
+    RECIPE_STEP="checking the environment"
+    recipe_fail "LOGITS_STEPS (${LOGITS_STEPS}) and ALL_LAYERS_STEPS \
+(${ALL_LAYERS_STEPS}) must be whole numbers of steps"
+  fi
 
   recipe_step "1/6 preparing ${DATASET_NAME} TFRecords in ${DATASET_DIR}"
   recipe_convert_dataset "${DATASET_NAME}" "${DATASET_DIR}" \
@@ -156,6 +163,14 @@ in ${TRAIN_DIR}"
   recipe_step "4/6 evaluating the logits-only model on ${eval_split}"
   recipe_py eval_image_classifier.py --checkpoint_path="${TRAIN_DIR}" \
     --eval_dir="${TRAIN_DIR}/eval" "${common[@]}" "${eval_common[@]}"
+
+  if (( ALL_LAYERS_STEPS == 0 )); then
+    echo
+    echo "${RECIPE_NAME}: done (ALL_LAYERS_STEPS=0: all-layers stage skipped)."
+    echo "  logits only: ${TRAIN_DIR}"
+    echo "  eval: ${TRAIN_DIR}/eval/eval_results.json"
+    return 0
+  fi
 
   recipe_step "5/6 fine-tuning all layers for ${ALL_LAYERS_STEPS} steps \
 in ${all_dir}"
