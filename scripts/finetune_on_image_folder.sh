@@ -45,6 +45,7 @@ ALL_LAYERS_STEPS="${ALL_LAYERS_STEPS:-500}"
 ALL_LAYERS_LEARNING_RATE="${ALL_LAYERS_LEARNING_RATE:-0.0001}"
 recipe_finetune_common_defaults
 CONVERT_FLAGS=("--image_dir=${IMAGE_DIR}")
+DOWNLOAD_BASE_URL=""  # The images are local: nothing to download.
 if [[ -n "${VALIDATION_FRACTION:-}" ]]; then
   CONVERT_FLAGS+=("--validation_fraction=${VALIDATION_FRACTION}")
 fi

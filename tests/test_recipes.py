@@ -304,11 +304,11 @@ def test_finetune_on_flowers(recipe, model_name, image_size, all_layers,
              TRAIN_IMAGE_SIZE=str(image_size))
   if not all_layers:
     env['ALL_LAYERS_STEPS'] = '0'
+  dataset_dir = flowers_dir
   if model_name == 'mobilenet_v1':  # This one downloads the photos too.
-    env.update(DATASET_DIR=str(tmp_path / 'flowers'), DOWNLOAD_BASE_URL=url,
-               NUM_VALIDATION=str(NUM_VALIDATION))
-  else:
-    env.update(DATASET_DIR=flowers_dir)
+    dataset_dir = str(tmp_path / 'flowers')
+    env.update(DOWNLOAD_BASE_URL=url, NUM_VALIDATION=str(NUM_VALIDATION))
+  env['DATASET_DIR'] = dataset_dir
   try:
     result = run_recipe(recipe, env)
   finally:
@@ -325,6 +325,30 @@ def test_finetune_on_flowers(recipe, model_name, image_size, all_layers,
   assert config['train_image_size'] == image_size
   if not all_layers:
     assert 'ALL_LAYERS_STEPS=0: all-layers stage skipped' in result.stdout
+  if model_name == 'mobilenet_v1':
+    check_export_of_finetuned_mobilenet(os.path.join(train_dir, 'all'),
+                                        dataset_dir, tmp_path / 'export')
+
+
+def check_export_of_finetuned_mobilenet(train_dir, dataset_dir, export_dir):
+  """The mobile workflow: export_mobilenet.sh on the flowers fine-tune, with
+  an int8 TFLite calibrated on the flowers records."""
+  run_recipe('export_mobilenet.sh', dict(
+      MODEL_NAME='mobilenet_v1', IMAGE_SIZE='32', CHECKPOINT_PATH=train_dir,
+      DATASET_NAME='flowers', DATASET_DIR=dataset_dir,
+      NUM_CALIBRATION_IMAGES='4', EXPORT_DIR=str(export_dir),
+      PRETRAINED_CHECKPOINT_DIR=str(export_dir / 'unused')))
+  assert not (export_dir / 'unused').exists()  # Nothing downloaded.
+  for name in ('mobilenet_v1_inf_graph.pb', 'frozen_graph.pb',
+               'saved_model/saved_model.pb', 'model_float.tflite',
+               'model_int8.tflite'):
+    assert (export_dir / name).is_file(), name
+  metadata = json.load(open(export_dir / 'frozen_graph.pb.json'))
+  assert metadata['num_classes'] == len(FLOWER_CLASSES)
+  interpreter = tf.lite.Interpreter(
+      model_path=str(export_dir / 'model_int8.tflite'))
+  assert interpreter.get_output_details()[0]['shape'][-1] == len(
+      FLOWER_CLASSES)
 
 
 # ----------------------------------------------------------------------------
