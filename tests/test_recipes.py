@@ -45,7 +45,8 @@ FINETUNE_SMOKE = dict(SMOKE, LOGITS_STEPS='2', ALL_LAYERS_STEPS='2')
 def run_recipe(name, env, check=True):
   """Runs scripts/`name` with `env` added to the environment."""
   full_env = dict(os.environ, PYTHON=_python(), **env)
-  result = subprocess.run(['bash', os.path.join(SCRIPTS, name)], cwd=ROOT,
+  # Run from scripts/, not the repository root: recipes find the checkout.
+  result = subprocess.run(['bash', os.path.join(SCRIPTS, name)], cwd=SCRIPTS,
                           env=full_env, capture_output=True, text=True,
                           timeout=900)
   if check and result.returncode != 0:
