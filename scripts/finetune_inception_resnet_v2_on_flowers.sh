@@ -20,12 +20,14 @@
 #   ALL_LAYERS_STEPS (500)  ALL_LAYERS_LEARNING_RATE (0.0001)
 #   BATCH_SIZE (32)  EVAL_BATCH_SIZE (eval script default)
 #   TRAIN_IMAGE_SIZE / EVAL_IMAGE_SIZE (registry default; eval follows train)
-#   OPTIMIZER (rmsprop)  WEIGHT_DECAY (0.00004)  SAVE_INTERVAL_SECS (60)
+#   OPTIMIZER (rmsprop)  LEARNING_RATE_DECAY_TYPE (fixed)
+#   WEIGHT_DECAY (0.00004)  SAVE_INTERVAL_SECS (60)
 #   SAVE_SUMMARIES_SECS (60)  LOG_EVERY_N_STEPS (100)  PYTHON
 #
 # Usage: bash scripts/finetune_inception_resnet_v2_on_flowers.sh
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/recipe_lib.sh"
+LEARNING_RATE_DECAY_TYPE="${LEARNING_RATE_DECAY_TYPE:-fixed}"
 recipe_flowers_defaults inception_resnet_v2 1000 0.01 500 0.0001
 recipe_finetune_two_stages

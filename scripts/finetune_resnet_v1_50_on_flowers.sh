@@ -18,7 +18,8 @@
 #   ALL_LAYERS_STEPS (1000)  ALL_LAYERS_LEARNING_RATE (0.001)
 #   BATCH_SIZE (32)  EVAL_BATCH_SIZE (eval script default)
 #   TRAIN_IMAGE_SIZE / EVAL_IMAGE_SIZE (registry default; eval follows train)
-#   OPTIMIZER (rmsprop)  WEIGHT_DECAY (0.00004)  SAVE_INTERVAL_SECS (60)
+#   OPTIMIZER (rmsprop)  LEARNING_RATE_DECAY_TYPE (training script default)
+#   WEIGHT_DECAY (0.00004)  SAVE_INTERVAL_SECS (60)
 #   SAVE_SUMMARIES_SECS (60)  LOG_EVERY_N_STEPS (100)  PYTHON
 #
 # Usage: bash scripts/finetune_resnet_v1_50_on_flowers.sh

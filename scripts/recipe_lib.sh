@@ -106,7 +106,8 @@ recipe_optional() {
 # PRETRAINED_CHECKPOINT_DIR, CHECKPOINT_URL, LOGITS_STEPS,
 # LOGITS_LEARNING_RATE, ALL_LAYERS_STEPS, ALL_LAYERS_LEARNING_RATE,
 # BATCH_SIZE, EVAL_BATCH_SIZE, TRAIN_IMAGE_SIZE, EVAL_IMAGE_SIZE, OPTIMIZER,
-# WEIGHT_DECAY, SAVE_INTERVAL_SECS, SAVE_SUMMARIES_SECS, LOG_EVERY_N_STEPS
+# LEARNING_RATE_DECAY_TYPE (empty: the training script's), WEIGHT_DECAY,
+# SAVE_INTERVAL_SECS, SAVE_SUMMARIES_SECS, LOG_EVERY_N_STEPS
 # and CONVERT_FLAGS (an array of extra converter flags).
 recipe_finetune_two_stages() {
   local train_split=train eval_split=validation
@@ -142,13 +143,17 @@ in ${PRETRAINED_CHECKPOINT_DIR}"
   mapfile -t eval_common < <(recipe_optional batch_size "${EVAL_BATCH_SIZE}")
   eval_common+=(--dataset_split_name="${eval_split}"
                 ${eval_size_flags[@]+"${eval_size_flags[@]}"})
+  local decay_flags=()
+  mapfile -t decay_flags < <(recipe_optional learning_rate_decay_type \
+    "${LEARNING_RATE_DECAY_TYPE}")
   local train_common=(--dataset_split_name="${train_split}"
     --batch_size="${BATCH_SIZE}" --optimizer="${OPTIMIZER}"
     --weight_decay="${WEIGHT_DECAY}"
     --save_interval_secs="${SAVE_INTERVAL_SECS}"
     --save_summaries_secs="${SAVE_SUMMARIES_SECS}"
     --log_every_n_steps="${LOG_EVERY_N_STEPS}"
-    ${size_flags[@]+"${size_flags[@]}"})
+    ${size_flags[@]+"${size_flags[@]}"}
+    ${decay_flags[@]+"${decay_flags[@]}"})
 
   recipe_step "3/6 fine-tuning the new logits for ${LOGITS_STEPS} steps \
 in ${TRAIN_DIR}"
@@ -217,6 +222,7 @@ recipe_finetune_common_defaults() {
   TRAIN_IMAGE_SIZE="${TRAIN_IMAGE_SIZE:-}"
   EVAL_IMAGE_SIZE="${EVAL_IMAGE_SIZE:-${TRAIN_IMAGE_SIZE}}"
   OPTIMIZER="${OPTIMIZER:-rmsprop}"
+  LEARNING_RATE_DECAY_TYPE="${LEARNING_RATE_DECAY_TYPE:-}"
   WEIGHT_DECAY="${WEIGHT_DECAY:-0.00004}"
   SAVE_INTERVAL_SECS="${SAVE_INTERVAL_SECS:-60}"
   SAVE_SUMMARIES_SECS="${SAVE_SUMMARIES_SECS:-60}"

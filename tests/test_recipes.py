@@ -324,6 +324,10 @@ def test_finetune_on_flowers(recipe, model_name, image_size, all_layers,
   assert config['trainable_scopes'] == spec.trainable_scopes
   assert config['checkpoint_exclude_scopes'] == spec.exclude_scopes
   assert config['train_image_size'] == image_size
+  assert config['optimizer']['optimizer'] == 'rmsprop'
+  assert config['optimizer']['learning_rate'] == 0.01  # TF-Slim's, all five.
+  assert config['optimizer']['learning_rate_decay_type'] == (
+      'fixed' if model_name == 'inception_resnet_v2' else 'exponential')
   if not all_layers:
     assert 'ALL_LAYERS_STEPS=0: all-layers stage skipped' in result.stdout
   if model_name == 'mobilenet_v1':
