@@ -271,7 +271,8 @@ def _measure_peak(job):
                            job['steps'])
   flops = 2.0 * n ** 3
   return {'step_times': times,
-          'gflops': flops / statistics.median(times) / 1e9}
+          'gflops': flops / statistics.median(times) / 1e9,
+          'gflops_per_cpu_sec': flops / statistics.median(_CPU_TIMES) / 1e9}
 
 
 def _measure_profile(job):
@@ -620,6 +621,7 @@ class Benchmark:
     self.loads.append(load)
     start = time.time()
     result = launch(job, self.config['worker_timeout'])
+    result['load'] = load
     label = job.get('label') or job.get('dtype') or job['kind']
     speed = result.get('images_per_sec') or result.get('gflops')
     cpu = result.get('images_per_cpu_sec')
@@ -634,11 +636,12 @@ class Benchmark:
   def measure_peaks(self):
     cfg = self.config
     for dtype in ('float32', 'bfloat16'):
-      values = [self._run({'kind': 'peak', 'dtype': dtype,
-                           'size': cfg['matmul_size'], 'warmup': 2,
-                           'steps': 7})['gflops']
-                for _ in range(cfg['num_runs'])]
-      self.peaks[dtype] = _summary(values)
+      runs = [self._run({'kind': 'peak', 'dtype': dtype,
+                         'size': cfg['matmul_size'], 'warmup': 2,
+                         'steps': 7}) for _ in range(cfg['num_runs'])]
+      self.peaks[dtype] = _summary([r['gflops'] for r in runs])
+      self.peaks[dtype]['per_cpu_sec'] = _summary(
+          [r['gflops_per_cpu_sec'] for r in runs])
 
   def measure_model(self, spec):
     """Measures one network: profile, then alternating timed runs."""
@@ -692,15 +695,23 @@ class Benchmark:
         'params': profile['params'],
         'forward_gflops_per_image': profile['forward_flops'] / 1e9,
         'options': json.dumps(job.get('options', {}), sort_keys=True),
+        'raw_runs': [{k: r[k] for k in ('images_per_sec', 'images_per_cpu_sec',
+                                        'step_times', 'max_rss_mb', 'load')}
+                     for r in runs],
     }
     if label != 'keras':
       factor = _TRAIN_FLOPS_FACTOR if measurement == 'train' else 1
       achieved = factor * profile['forward_flops'] * summary['median'] / 1e9
       row['achieved_gflops'] = achieved
-      for dtype, key in (('float32', 'pct_fp32_peak'),
-                         ('bfloat16', 'pct_bf16_peak')):
+      per_cpu = factor * profile['forward_flops'] * row[
+          'images_per_cpu_sec'] / 1e9
+      row['achieved_gflops_per_cpu_sec'] = per_cpu
+      for dtype, key in (('float32', 'fp32'), ('bfloat16', 'bf16')):
         if dtype in self.peaks:
-          row[key] = 100.0 * achieved / self.peaks[dtype]['median']
+          row[f'pct_{key}_peak'] = (100.0 * achieved /
+                                    self.peaks[dtype]['median'])
+          row[f'pct_{key}_peak_per_cpu_sec'] = (
+              100.0 * per_cpu / self.peaks[dtype]['per_cpu_sec']['median'])
     return row
 
   def _add_ratios(self, model):
@@ -776,7 +787,9 @@ CSV_COLUMNS = ('model', 'implementation', 'keras_model', 'measurement',
                'ratio_vs_keras', 'images_per_cpu_sec', 'cpu_ratio_vs_keras',
                'step_ms_median', 'params',
                'forward_gflops_per_image', 'achieved_gflops', 'pct_fp32_peak',
-               'pct_bf16_peak', 'max_rss_mb', 'options')
+               'pct_bf16_peak', 'achieved_gflops_per_cpu_sec',
+               'pct_fp32_peak_per_cpu_sec', 'pct_bf16_peak_per_cpu_sec',
+               'max_rss_mb', 'options')
 
 
 def to_csv(report):
@@ -796,6 +809,13 @@ def _fmt(value, digits=1):
   return f'{value:.{digits}f}'
 
 
+def _pct(row):
+  if row.get('pct_fp32_peak') is None:
+    return ''
+  return (f'{row["pct_fp32_peak"]:.1f} '
+          f'({row["pct_fp32_peak_per_cpu_sec"]:.1f})')
+
+
 def to_markdown(report):
   """The README performance table of a report."""
   machine = report['machine']
@@ -813,11 +833,11 @@ def to_markdown(report):
   if peaks:
     lines.append('')
     lines.append('Matmul peak of this machine: ' + ', '.join(
-        f'{dtype} {p["median"]:.1f} GFLOP/s' for dtype, p in peaks.items())
-                 + '.')
+        f'{dtype} {p["median"]:.1f} GFLOP/s ({p["per_cpu_sec"]["median"]:.1f}'
+        ' per CPU-second)' for dtype, p in peaks.items()) + '.')
   lines += ['', '| network | what | batch | size | ours img/s (min..max) '
             '| keras img/s (min..max) | ours/keras | ours/keras per CPU-s | '
-            'GFLOP/img | % fp32 peak | peak RSS MB (ours) |',
+            'GFLOP/img | % fp32 peak (per CPU-s) | peak RSS MB (ours) |',
             '|---|---|---|---|---|---|---|---|---|---|---|']
   rows = report['results']
   for row in rows:
@@ -841,7 +861,7 @@ def to_markdown(report):
         f'{_fmt(row.get("ratio_vs_keras"), 2)} | '
         f'{_fmt(row.get("cpu_ratio_vs_keras"), 2)} | '
         f'{row["forward_gflops_per_image"]:.2f} | '
-        f'{_fmt(row.get("pct_fp32_peak"))} | {row["max_rss_mb"]:.0f} |')
+        f'{_pct(row)} | {row["max_rss_mb"]:.0f} |')
   pipeline = report.get('input_pipeline')
   if pipeline:
     lines += ['', 'Input pipeline (JPEG decode + inception training '
