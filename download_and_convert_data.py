@@ -51,52 +51,60 @@ _OPTION_FLAGS = {
     'foreground_class_of_interest': 'foreground_class',
 }
 
-flags.DEFINE_string('dataset_name', None,
-                    f'Dataset to convert: {", ".join(sorted(_CONVERTERS))}.')
-flags.DEFINE_string('dataset_dir', None,
-                    'Directory where the TFRecords and labels.txt are written.')
-flags.DEFINE_string('download_base_url', None,
-                    'Base URL to download from instead of the dataset\'s '
-                    'default (a mirror, or a local server).')
-flags.DEFINE_string('image_dir', None,
-                    'image_folder: directory with one sub-directory of images '
-                    '(jpeg/png/bmp/gif) per class.')
-flags.DEFINE_string('imagenet_raw_dir', None,
-                    'imagenet: raw layout with train/<synset>/*.JPEG and '
-                    'validation/*.JPEG (instead of downloading).')
-flags.DEFINE_string('bbox_dir', None,
-                    'imagenet: directory of ILSVRC XML box annotations '
-                    '(default RAW/bounding_boxes).')
-flags.DEFINE_string('synsets_file', None,
-                    'imagenet: synsets in label order (default '
-                    'datasets/imagenet_lsvrc_2015_synsets.txt).')
-flags.DEFINE_string('metadata_file', None,
-                    'imagenet: "synset<TAB>name" lines (default '
-                    'datasets/imagenet_metadata.txt).')
-flags.DEFINE_string('validation_labels_file', None,
-                    'imagenet: synset of each validation image, one a line '
-                    '(default datasets/'
-                    'imagenet_2012_validation_synset_labels.txt).')
-flags.DEFINE_integer('train_shards', None,
-                     'Training shards (imagenet 1024, visualwakewords 100, '
-                     'image_folder 8).')
-flags.DEFINE_integer('validation_shards', None,
-                     'Validation shards (imagenet 128, visualwakewords 10, '
-                     'image_folder 2).')
-flags.DEFINE_integer('num_threads', None,
-                     'Processes converting shards in parallel (default: one '
-                     'per CPU, at most 8, for 1,000 images or more; else 1).')
-flags.DEFINE_integer('num_validation', None,
-                     'flowers: images held out for validation (default 350).')
-flags.DEFINE_float('validation_fraction', None,
-                   'image_folder: fraction of each class held out for '
-                   'validation (default 0.1).')
-flags.DEFINE_float('small_object_area_threshold', None,
-                   'visualwakewords: minimum person area, as a fraction of '
-                   'the image, for label 1 (default 0.005).')
-flags.DEFINE_string('foreground_class_of_interest', None,
-                    'visualwakewords: COCO category of label 1 (default '
-                    'person).')
+def _define_flags():
+  """Defines this script's flags; called only when it runs as a script.
+
+  Importing convert() (tests, recipes) must not clash with the flags that
+  train/eval/export define for the same names.
+  """
+  flags.DEFINE_string('dataset_name', None,
+                      f'Dataset to convert: {", ".join(sorted(_CONVERTERS))}.')
+  flags.DEFINE_string('dataset_dir', None,
+                      'Directory where the TFRecords and labels.txt are written.')
+  flags.DEFINE_string('download_base_url', None,
+                      'Base URL to download from instead of the dataset\'s '
+                      'default (a mirror, or a local server).')
+  flags.DEFINE_string('image_dir', None,
+                      'image_folder: directory with one sub-directory of images '
+                      '(jpeg/png/bmp/gif) per class.')
+  flags.DEFINE_string('imagenet_raw_dir', None,
+                      'imagenet: raw layout with train/<synset>/*.JPEG and '
+                      'validation/*.JPEG (instead of downloading).')
+  flags.DEFINE_string('bbox_dir', None,
+                      'imagenet: directory of ILSVRC XML box annotations '
+                      '(default RAW/bounding_boxes).')
+  flags.DEFINE_string('synsets_file', None,
+                      'imagenet: synsets in label order (default '
+                      'datasets/imagenet_lsvrc_2015_synsets.txt).')
+  flags.DEFINE_string('metadata_file', None,
+                      'imagenet: "synset<TAB>name" lines (default '
+                      'datasets/imagenet_metadata.txt).')
+  flags.DEFINE_string('validation_labels_file', None,
+                      'imagenet: synset of each validation image, one a line '
+                      '(default datasets/'
+                      'imagenet_2012_validation_synset_labels.txt).')
+  flags.DEFINE_integer('train_shards', None,
+                       'Training shards (imagenet 1024, visualwakewords 100, '
+                       'image_folder 8).')
+  flags.DEFINE_integer('validation_shards', None,
+                       'Validation shards (imagenet 128, visualwakewords 10, '
+                       'image_folder 2).')
+  flags.DEFINE_integer('num_threads', None,
+                       'Processes converting shards in parallel (default: one '
+                       'per CPU, at most 8, for 1,000 images or more; else 1).')
+  flags.DEFINE_integer('num_validation', None,
+                       'flowers: images held out for validation (default 350).')
+  flags.DEFINE_float('validation_fraction', None,
+                     'image_folder: fraction of each class held out for '
+                     'validation (default 0.1).')
+  flags.DEFINE_float('small_object_area_threshold', None,
+                     'visualwakewords: minimum person area, as a fraction of '
+                     'the image, for label 1 (default 0.005).')
+  flags.DEFINE_string('foreground_class_of_interest', None,
+                      'visualwakewords: COCO category of label 1 (default '
+                      'person).')
+
+
 FLAGS = flags.FLAGS
 
 
@@ -150,4 +158,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   sys.exit(app.run(main, flags_parser=common_flags.parse_flags_or_exit))
