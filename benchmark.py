@@ -57,58 +57,65 @@ import common_flags
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string('model_name', None,
-                    'One network to benchmark (overrides --model_list).')
-flags.DEFINE_string('model_list', 'resnet_v1_50,inception_v3,mobilenet_v2',
-                    'Comma-separated network names or wildcards '
-                    '(e.g. "resnet_v1_*,mobilenet_v2").')
-flags.DEFINE_list('measure', ['train', 'inference'],
-                  'What to time per network: train, inference.')
-flags.DEFINE_integer('batch_size', 16, 'Training batch size.')
-flags.DEFINE_integer('inference_batch_size', 32, 'Inference batch size.')
-flags.DEFINE_integer('image_size', None,
-                     'Input height/width; None takes the registry default.')
-flags.DEFINE_integer('num_runs', 3,
-                     'Processes per measurement (median across them).')
-flags.DEFINE_integer('num_warmup_steps', 2, 'Untimed steps per run.')
-flags.DEFINE_integer('num_steps', 5, 'Timed steps per run.')
-flags.DEFINE_enum('compare', 'none', ['none', 'keras'],
-                  'Also time the keras.applications twin.')
-flags.DEFINE_enum('keras_package', 'tf_keras', ['tf_keras', 'keras'],
-                  'Keras to compare with: tf_keras (Keras 2) or keras '
-                  '(Keras 3, TensorFlow backend).')
-flags.DEFINE_bool('xla', False, 'XLA auto-clustering (global_jit_level).')
-flags.DEFINE_string('mixed_precision', 'none',
-                    'none or bfloat16 (oneDNN auto mixed precision).')
-flags.DEFINE_integer('inter_op_threads', 0, 'Inter-op threads (0 = auto).')
-flags.DEFINE_integer('intra_op_threads', 0, 'Intra-op threads (0 = auto).')
-flags.DEFINE_bool('fold_batch_norms', True,
-                  'Fold batch norm into convolutions in the frozen graph.')
-flags.DEFINE_enum('onednn', 'default', ['default', 'on', 'off'],
-                  'TF_ENABLE_ONEDNN_OPTS for our measurement processes.')
-flags.DEFINE_string('variants', '',
-                    'Semicolon-separated configurations of ours to compare, '
-                    'each "label:key=value,key=value" with keys xla, '
-                    'mixed_precision, inter_op_threads, intra_op_threads, '
-                    'fold_batch_norms, onednn; e.g. '
-                    '"base:;xla:xla=true". Empty: one configuration from '
-                    'the flags above.')
-flags.DEFINE_integer('matmul_size', 2048,
-                     'Side of the square matmuls measuring the peak '
-                     '(0 skips the peak measurement).')
-flags.DEFINE_bool('input_pipeline', False,
-                  'Also time decode + inception training preprocessing at '
-                  '224 and compare it with mobilenet_v1 training.')
-flags.DEFINE_integer('input_pipeline_images', 256,
-                     'JPEG images in the synthetic input-pipeline dataset.')
-flags.DEFINE_string('output_dir', 'benchmark_results',
-                    'Directory for the results files.')
-flags.DEFINE_string('output_name', None,
-                    'Base name of the results files (default: '
-                    'benchmark_<UTC time>).')
-flags.DEFINE_integer('worker_timeout', 1800,
-                     'Seconds before a measurement process is killed.')
-flags.DEFINE_string('worker', None, 'Internal: run one measurement (JSON).')
+def _define_flags():
+  """Defines this script's flags; called only when it runs as a script.
+
+  Tests import the measuring functions next to the train/eval scripts, whose
+  flags (--model_name, --batch_size ...) would clash.
+  """
+  flags.DEFINE_string('model_name', None,
+                      'One network to benchmark (overrides --model_list).')
+  flags.DEFINE_string('model_list', 'resnet_v1_50,inception_v3,mobilenet_v2',
+                      'Comma-separated network names or wildcards '
+                      '(e.g. "resnet_v1_*,mobilenet_v2").')
+  flags.DEFINE_list('measure', ['train', 'inference'],
+                    'What to time per network: train, inference.')
+  flags.DEFINE_integer('batch_size', 16, 'Training batch size.')
+  flags.DEFINE_integer('inference_batch_size', 32, 'Inference batch size.')
+  flags.DEFINE_integer('image_size', None,
+                       'Input height/width; None takes the registry default.')
+  flags.DEFINE_integer('num_runs', 3,
+                       'Processes per measurement (median across them).')
+  flags.DEFINE_integer('num_warmup_steps', 2, 'Untimed steps per run.')
+  flags.DEFINE_integer('num_steps', 5, 'Timed steps per run.')
+  flags.DEFINE_enum('compare', 'none', ['none', 'keras'],
+                    'Also time the keras.applications twin.')
+  flags.DEFINE_enum('keras_package', 'tf_keras', ['tf_keras', 'keras'],
+                    'Keras to compare with: tf_keras (Keras 2) or keras '
+                    '(Keras 3, TensorFlow backend).')
+  flags.DEFINE_bool('xla', False, 'XLA auto-clustering (global_jit_level).')
+  flags.DEFINE_string('mixed_precision', 'none',
+                      'none or bfloat16 (oneDNN auto mixed precision).')
+  flags.DEFINE_integer('inter_op_threads', 0, 'Inter-op threads (0 = auto).')
+  flags.DEFINE_integer('intra_op_threads', 0, 'Intra-op threads (0 = auto).')
+  flags.DEFINE_bool('fold_batch_norms', True,
+                    'Fold batch norm into convolutions in the frozen graph.')
+  flags.DEFINE_enum('onednn', 'default', ['default', 'on', 'off'],
+                    'TF_ENABLE_ONEDNN_OPTS for our measurement processes.')
+  flags.DEFINE_string('variants', '',
+                      'Semicolon-separated configurations of ours to compare, '
+                      'each "label:key=value,key=value" with keys xla, '
+                      'mixed_precision, inter_op_threads, intra_op_threads, '
+                      'fold_batch_norms, onednn; e.g. '
+                      '"base:;xla:xla=true". Empty: one configuration from '
+                      'the flags above.')
+  flags.DEFINE_integer('matmul_size', 2048,
+                       'Side of the square matmuls measuring the peak '
+                       '(0 skips the peak measurement).')
+  flags.DEFINE_bool('input_pipeline', False,
+                    'Also time decode + inception training preprocessing at '
+                    '224 and compare it with mobilenet_v1 training.')
+  flags.DEFINE_integer('input_pipeline_images', 256,
+                       'JPEG images in the synthetic input-pipeline dataset.')
+  flags.DEFINE_string('output_dir', 'benchmark_results',
+                      'Directory for the results files.')
+  flags.DEFINE_string('output_name', None,
+                      'Base name of the results files (default: '
+                      'benchmark_<UTC time>).')
+  flags.DEFINE_integer('worker_timeout', 1800,
+                       'Seconds before a measurement process is killed.')
+  flags.DEFINE_string('worker', None, 'Internal: run one measurement (JSON).')
+
 
 RESULT_PREFIX = 'BENCHMARK_RESULT '
 OURS = 'slim'
@@ -935,4 +942,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main, flags_parser=common_flags.parse_flags_or_exit)
