@@ -24,8 +24,14 @@ import numpy as np
 
 from nets.compat import tf
 
-MIXED_PRECISION_CHOICES = ('none', 'bfloat16')
+MIXED_PRECISION_CHOICES = ('none', 'bfloat16', 'auto')
 _XLA_CPU_FLAG = '--tf_xla_cpu_global_jit'
+# Ops the bf16 rewrite keeps in float32: oneDNN's bf16 depthwise-convolution
+# gradients measured 2.5x slower than its fp32 ones on an AVX512-BF16 CPU
+# (without them MobileNet v2 training got slower in bf16; see BENCHMARKS.md).
+BF16_KEEP_FLOAT32_OPS = ('DepthwiseConv2dNativeBackpropInput',
+                         'DepthwiseConv2dNativeBackpropFilter')
+_LIST_ENV = 'TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_{}'
 
 # Op types the BN folding removes (inference graphs only: in a training graph
 # batch norm normalizes with the batch's own statistics and cannot be folded).
@@ -60,6 +66,28 @@ def validate_mixed_precision(value):
   return value
 
 
+def resolve_mixed_precision(value, flags=None):
+  """'none' or 'bfloat16'; 'auto' is bfloat16 where the CPU computes it."""
+  value = validate_mixed_precision(value)
+  if value == 'auto':
+    return 'bfloat16' if cpu_supports_bfloat16(flags) else 'none'
+  return value
+
+
+def _keep_ops_in_float32(op_types):
+  """Moves `op_types` from the bf16 rewrite's allow list to its deny list.
+
+  The rewrite reads these environment variables each time it runs; an op in
+  both lists makes it fail (and the graph stay float32), hence the removal.
+  """
+  for name in (_LIST_ENV.format('ALLOWLIST_REMOVE'),
+               _LIST_ENV.format('DENYLIST_ADD')):
+    current = [op for op in os.environ.get(name, '').split(',') if op]
+    missing = [op for op in op_types if op not in current]
+    if missing:
+      os.environ[name] = ','.join(current + missing)
+
+
 def enable_xla_cpu_autoclustering():
   """Lets ``global_jit_level`` cluster CPU ops too (not only GPU ops).
 
@@ -82,8 +110,10 @@ def session_config(inter_op_threads=0, intra_op_threads=0, xla=False,
     xla: auto-cluster the graph with XLA (``global_jit_level=ON_1``). On a
       CPU this also needs `enable_xla_cpu_autoclustering` before the first
       session; this function calls it.
-    mixed_precision: 'none' or 'bfloat16' (oneDNN's bf16 auto mixed precision:
-      variables and their updates stay float32).
+    mixed_precision: 'none', 'bfloat16' (oneDNN's bf16 auto mixed precision:
+      variables and their updates stay float32; so do the ops in
+      BF16_KEEP_FLOAT32_OPS) or 'auto' (bfloat16 where the CPU has native
+      bf16 arithmetic, see `cpu_supports_bfloat16`).
     config: ConfigProto to start from (copied, not modified), e.g.
       ``DeploymentConfig.session_config()``.
 
@@ -98,7 +128,7 @@ def session_config(inter_op_threads=0, intra_op_threads=0, xla=False,
     if value is None or int(value) < 0:
       raise ValueError(f'--{name}={value} must be >= 0 (0 lets TensorFlow '
                        'use every core).')
-  mixed_precision = validate_mixed_precision(mixed_precision)
+  mixed_precision = resolve_mixed_precision(mixed_precision)
   result = tf.ConfigProto()
   if config is not None:
     result.CopyFrom(config)
@@ -109,6 +139,7 @@ def session_config(inter_op_threads=0, intra_op_threads=0, xla=False,
     result.graph_options.optimizer_options.global_jit_level = (
         tf.OptimizerOptions.ON_1)
   if mixed_precision == 'bfloat16':
+    _keep_ops_in_float32(BF16_KEEP_FLOAT32_OPS)
     rewrite = result.graph_options.rewrite_options
     rewrite.auto_mixed_precision_onednn_bfloat16 = rewrite.ON
   return result
