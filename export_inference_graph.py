@@ -81,12 +81,27 @@ FLAGS = flags.FLAGS
 
 def classes_and_channels_from_flags():
   """(num_classes, input channels): the dataset's if given, else the
-  published checkpoint's (from the registry) and RGB."""
+  published checkpoint's (from the registry) and RGB.
+
+  Raises:
+    ValueError: a dataset whose class count only its converted data knows,
+      without --dataset_dir.
+  """
   spec = nets_factory.get_spec(FLAGS.model_name)
   if not FLAGS['dataset_name'].present:
     return spec.num_classes - FLAGS.labels_offset, 3
   from datasets import dataset_factory
+  if FLAGS.dataset_dir:
+    # The converted data knows its class count (image_folder, resized
+    # flowers ...); it is also what int8 calibration reads.
+    dataset = dataset_factory.get_dataset(
+        FLAGS.dataset_name, FLAGS.dataset_split_name, FLAGS.dataset_dir)
+    return dataset.num_classes - FLAGS.labels_offset, dataset.channels
   module = dataset_factory.get_module(FLAGS.dataset_name)
+  if not hasattr(module, 'NUM_CLASSES'):
+    raise ValueError(
+        f'--dataset_name={FLAGS.dataset_name} has no fixed class count; give '
+        '--dataset_dir with its converted TFRecords so the export reads it.')
   return (module.NUM_CLASSES - FLAGS.labels_offset,
           getattr(module, 'CHANNELS', 3))
 

@@ -200,3 +200,24 @@ def test_train_script_runs_on_the_converted_folder(converted, tmp_path):
   # Three classes in the folder -> three logits.
   assert reader.get_variable_to_shape_map()[
       'CifarNet/logits/weights'] == [192, 3]
+
+  # Export reads the class count from the converted folder too.
+  export = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'export_inference_graph.py'),
+       '--model_name=cifarnet', '--dataset_name=image_folder',
+       f'--dataset_dir={out}', f'--checkpoint_path={train_dir}',
+       f'--frozen_graph={tmp_path / "frozen.pb"}'],
+      capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert export.returncode == 0, export.stderr[-2000:]
+  metadata = json.loads((tmp_path / 'frozen.pb.json').read_text())
+  assert metadata['num_classes'] == 3
+  # Without the converted data the class count is unknown: one clear line.
+  export = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'export_inference_graph.py'),
+       '--model_name=cifarnet', '--dataset_name=image_folder',
+       f'--output_file={tmp_path / "graph.pb"}'],
+      capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert export.returncode == 2
+  assert export.stderr.strip().splitlines()[-1].startswith(
+      'ERROR: --dataset_name=image_folder has no fixed class count')
+  assert not (tmp_path / 'graph.pb').exists()
