@@ -613,8 +613,9 @@ def machine_info():
 class Benchmark:
   """Plans the measurement processes, runs them, and tabulates results."""
 
-  def __init__(self, models, variants, config, log=print):
+  def __init__(self, models, variants, config, log=print, on_progress=None):
     self.models = models
+    self.on_progress = on_progress
     self.variants = variants
     self.config = config
     self.log = log
@@ -756,6 +757,11 @@ class Benchmark:
         'ratio': statistics.median(pipeline) / statistics.median(consumer)}
 
   def run(self):
+    """Runs every measurement; returns the report (see `report`).
+
+    After each network, `on_progress` (if any) gets the report so far, so a
+    long run that is interrupted still leaves its finished results.
+    """
     from nets import nets_factory
     started = time.time()
     if self.config['matmul_size']:
@@ -764,9 +770,15 @@ class Benchmark:
     for name in self.models:
       self.log(name)
       self.measure_model(nets_factory.get_spec(name))
+      if self.on_progress:
+        self.on_progress(self.report(started))
     if self.config['input_pipeline']:
       self.log('input pipeline')
       self.measure_input_pipeline()
+    return self.report(started)
+
+  def report(self, started):
+    """The JSON-able results so far."""
     return {
         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec='seconds'),
@@ -931,9 +943,11 @@ def main(argv):
                                 nets_factory.names())
     variants = parse_variants(FLAGS.variants, default_options(FLAGS))
     config = config_from_flags(FLAGS, argv)
-    report = Benchmark(models, variants, config).run()
     name = FLAGS.output_name or 'benchmark_' + datetime.datetime.now(
         datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+    report = Benchmark(
+        models, variants, config,
+        on_progress=lambda r: write_report(r, FLAGS.output_dir, name)).run()
     for path in write_report(report, FLAGS.output_dir, name):
       print('wrote', path)
     print(to_markdown(report))
