@@ -84,6 +84,22 @@ def define_master_flag():
 
 
 @_once
+def define_performance_flags():
+  """Speed levers measured in BENCHMARKS.md (performance.session_config)."""
+  flags.DEFINE_enum('mixed_precision', 'none', ['none', 'bfloat16', 'auto'],
+                    'bfloat16: oneDNN bf16 auto mixed precision (fp32 '
+                    'variables; about 1.7-1.9x on CPUs with AVX512-BF16); '
+                    'auto: bfloat16 where the CPU computes it natively.')
+  flags.DEFINE_bool('xla', False, 'XLA auto-clustering (measured no faster '
+                    'on CPUs; see BENCHMARKS.md).')
+  flags.DEFINE_integer('inter_op_threads', 0,
+                       'Threads running independent ops (0 = TensorFlow '
+                       'default).')
+  flags.DEFINE_integer('intra_op_threads', 0,
+                       'Threads inside one op (0 = TensorFlow default).')
+
+
+@_once
 def define_moving_average_flag():
   flags.DEFINE_float('moving_average_decay', None,
                      'Decay of the exponential moving average of the model '

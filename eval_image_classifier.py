@@ -30,6 +30,7 @@ from absl import logging
 
 import checkpoint_utils
 import common_flags
+import performance
 from datasets import dataset_factory
 from datasets import dataset_utils
 from datasets import input_pipeline
@@ -43,6 +44,7 @@ common_flags.define_preprocessing_flags()
 common_flags.define_batch_size_flag(100)
 common_flags.define_master_flag()
 common_flags.define_moving_average_flag()
+common_flags.define_performance_flags()
 
 common_flags.define_checkpoint_path_flag(
     '/tmp/tfmodel/', 'Checkpoint file, or directory whose latest checkpoint '
@@ -89,6 +91,10 @@ class EvalConfig:
   eval_interval_secs: int = 0
   timeout: int = None
   master: str = ''
+  mixed_precision: str = 'none'
+  xla: bool = False
+  inter_op_threads: int = 0
+  intra_op_threads: int = 0
 
 
 def validate_config(cfg):
@@ -179,7 +185,11 @@ def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
   start = time.time()
   correct = top5 = 0.0
   count = batches = 0
-  with tf.Session(cfg.master) as session:
+  config = performance.session_config(
+      inter_op_threads=cfg.inter_op_threads,
+      intra_op_threads=cfg.intra_op_threads, xla=cfg.xla,
+      mixed_precision=cfg.mixed_precision)
+  with tf.Session(cfg.master, config=config) as session:
     try:
       ops['saver'].restore(session, checkpoint)
     except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:

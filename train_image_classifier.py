@@ -38,6 +38,7 @@ from absl import logging
 
 import checkpoint_utils
 import common_flags
+import performance
 from datasets import dataset_factory
 from datasets import dataset_utils
 from datasets import input_pipeline
@@ -54,6 +55,7 @@ common_flags.define_master_flag()
 common_flags.define_deployment_flags()
 common_flags.define_optimizer_flags()
 common_flags.define_moving_average_flag()
+common_flags.define_performance_flags()
 
 flags.DEFINE_string('train_dir', '/tmp/tfmodel/',
                     'Directory for checkpoints and event logs.')
@@ -154,6 +156,10 @@ class TrainConfig:
   sync_replicas: bool = False
   replicas_to_aggregate: int = None
   seed: int = None
+  mixed_precision: str = 'none'
+  xla: bool = False
+  inter_op_threads: int = 0
+  intra_op_threads: int = 0
   optimizer: OptimizerConfig = OptimizerConfig()
 
   @property
@@ -167,6 +173,11 @@ def validate_config(cfg):
   Raises:
     ValueError: naming the bad value, what is valid and the fix.
   """
+  # Mixed precision and thread counts, checked by building the config once.
+  performance.session_config(
+      inter_op_threads=cfg.inter_op_threads,
+      intra_op_threads=cfg.intra_op_threads,
+      mixed_precision=cfg.mixed_precision)
   opt = cfg.optimizer
   if not cfg.dataset_dir:
     raise ValueError('--dataset_dir is required: the directory with the '
@@ -725,7 +736,10 @@ def build_train_graph(cfg):
 
 
 def _session_config(cfg, deploy):
-  config = deploy.session_config()
+  config = performance.session_config(
+      inter_op_threads=cfg.inter_op_threads,
+      intra_op_threads=cfg.intra_op_threads, xla=cfg.xla,
+      mixed_precision=cfg.mixed_precision, config=deploy.session_config())
   if cfg.master and (cfg.num_ps_tasks > 0 or cfg.worker_replicas > 1):
     # Talk only to the parameter servers and this worker, so a worker can
     # (re)start while the others are down.

@@ -451,3 +451,24 @@ def test_sigkill_then_resume_and_sigterm_writes_a_final_checkpoint(
     assert final >= steps[-1]
     assert th.checkpoint_values(str(train_dir))['global_step'] == final
     previous = final
+
+
+def test_performance_flags_reach_the_session_config(digits_dir, tmp_path):
+  cfg = th.config(str(tmp_path), digits_dir, mixed_precision='bfloat16',
+                  intra_op_threads=2, inter_op_threads=1, num_clones=2,
+                  clone_on_cpu=True)
+  config = train_lib._session_config(cfg, train_lib.deployment_config(cfg))
+  rewrite = config.graph_options.rewrite_options
+  assert rewrite.auto_mixed_precision_onednn_bfloat16 == rewrite.ON
+  assert (config.intra_op_parallelism_threads,
+          config.inter_op_parallelism_threads) == (2, 1)
+  assert config.device_count['CPU'] == 2  # The clones' devices are kept.
+  assert config.allow_soft_placement
+  default = train_lib._session_config(
+      th.config(str(tmp_path), digits_dir),
+      train_lib.deployment_config(th.config(str(tmp_path), digits_dir)))
+  assert (default.graph_options.rewrite_options
+          .auto_mixed_precision_onednn_bfloat16 != rewrite.ON)
+  with pytest.raises(ValueError, match='mixed_precision'):
+    train_lib.train(th.replace(cfg, mixed_precision='fp8'))
+  assert not os.listdir(tmp_path)  # Rejected before anything was written.
