@@ -34,6 +34,7 @@ from typing import Optional
 import numpy as np
 
 import checkpoint_utils
+import performance
 from datasets import dataset_utils
 from nets import nets_factory
 from nets.compat import tf
@@ -464,6 +465,11 @@ def export(config, paths, checkpoint_path=None, calibration=None):
     with tf.Session() as session:
       tf.train.Saver(variables).restore(session, checkpoint)
       frozen = freeze(session, graph_def, list(metadata['outputs'].values()))
+  if not config.is_training:
+    # Batch norm folded into the convolutions: the inference graph that
+    # benchmark.py measures (less memory, no slower; see BENCHMARKS.md).
+    frozen = performance.optimize_frozen_graph(
+        frozen, list(metadata['outputs'].values()))
   if paths.frozen_graph:
     write_metadata(paths.frozen_graph, metadata)
     write_graph_def(frozen, paths.frozen_graph)

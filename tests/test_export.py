@@ -126,6 +126,10 @@ def test_exports_compute_what_the_checkpoint_computes(model_name, size,
                     'RestoreV2', 'CheckNumerics'}, ops
   assert not any('AuxLogits' in n.name or n.name.startswith('aux_')
                  for n in graph_def.node)  # pruned to the outputs
+  # Batch norm after a convolution is folded into its weights.
+  if model_name in ('resnet_v1_50', 'mobilenet_v1', 'mobilenet_v2',
+                    'inception_v3'):
+    assert not ops & {'FusedBatchNorm', 'FusedBatchNormV3'}, model_name
 
   frozen = export_utils.load_model(paths.frozen_graph).run(batch)
   assert np.abs(frozen['logits'] - logits).max() <= 1e-4
