@@ -89,6 +89,7 @@ def all_outputs(flower):
   """(first run, second run) of every family x mode x case, one session."""
   fetches = {}
   with tf.Graph().as_default():
+    tf.set_random_seed(0)  # The same draws on every run of the suite.
     for case, (_, use_grayscale, _) in CASES.items():
       image = _case_image(case, flower)
       for family in FAMILIES:
@@ -124,7 +125,13 @@ def test_shape_dtype_and_range(all_outputs, family, mode, case):
     assert np.all(out <= 255.0 - means + 1e-3)
   else:  # cifarnet: per-image standardization.
     assert abs(out.mean()) < 1e-3
-    assert abs(out.std() - 1.0) < 1e-3
+    if mode == 'eval':
+      assert abs(out.std() - 1.0) < 1e-3
+    else:
+      # A random 32x32 crop of a large photo (contrast scaled by as little
+      # as 0.2) can be nearly flat; per_image_standardization then divides
+      # by its floor 1/sqrt(N) instead of the stddev, so std <= 1.
+      assert out.std() <= 1.0 + 1e-3
   # Not collapsed to a constant (the inputs are all non-constant).
   assert out.std() > 1e-3
 
