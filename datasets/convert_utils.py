@@ -326,6 +326,31 @@ def report_skipped(skipped, stream=None):
 # The split-sizes file: written last by a converter, read by the specs.
 
 
+def finish_splits(dataset_dir, results, labels_to_names, splits=None):
+  """Records a finished conversion: labels.txt, then split_sizes.json.
+
+  split_sizes.json goes last, so an interrupted conversion never looks
+  complete to the dataset specs.
+
+  Args:
+    dataset_dir: the converter's output directory.
+    results: {split: result of write_splits}.
+    labels_to_names: {label: class name} for labels.txt.
+    splits: split names to record (a split missing from `results` counts 0);
+      default: the splits of `results`.
+
+  Returns:
+    ({split: images written}, [(path, reason) of every skipped image]).
+  """
+  written = {split: results[split].written if split in results else 0
+             for split in (splits or list(results))}
+  skipped = [s for r in results.values() for s in r.skipped]
+  dataset_utils.write_label_file(labels_to_names, dataset_dir)
+  write_split_sizes(dataset_dir, written, len(labels_to_names),
+                    skipped=len(skipped))
+  return written, skipped
+
+
 def write_split_sizes(dataset_dir, splits_to_sizes, num_classes, skipped=0):
   dataset_utils.write_text_atomic(
       os.path.join(dataset_dir, SIZES_FILENAME),

@@ -57,11 +57,8 @@ def run(dataset_dir, base_url=DEFAULT_BASE_URL, num_validation=None,
   workers = num_threads or convert_utils.default_workers(len(items))
   results = convert_utils.write_splits(jobs, 'jpeg', num_workers=workers,
                                        prefix='Converting flowers')
-  written = {split: r.written for split, r in results.items()}
-  skipped = [s for r in results.values() for s in r.skipped]
-  dataset_utils.write_label_file(dict(enumerate(class_names)), dataset_dir)
-  convert_utils.write_split_sizes(dataset_dir, written, len(class_names),
-                                  skipped=len(skipped))
+  written, skipped = convert_utils.finish_splits(
+      dataset_dir, results, dict(enumerate(class_names)))
   shutil.rmtree(photo_dir, ignore_errors=True)
   print(f'Finished converting flowers into {dataset_dir}: '
         f'{written["train"]} train, {written["validation"]} validation.')

@@ -95,11 +95,8 @@ def run(dataset_dir, image_dir=None, validation_fraction=None,
         dataset_dir, SHARD_FORMAT, split, num_shards))
   results = convert_utils.write_splits(jobs, 'keep', num_workers=num_threads,
                                        prefix=f'Converting {image_dir}')
-  written = {split: r.written for split, r in results.items()}
-  skipped = [s for r in results.values() for s in r.skipped]
-  dataset_utils.write_label_file(dict(enumerate(class_names)), dataset_dir)
-  convert_utils.write_split_sizes(dataset_dir, written, len(class_names),
-                                  skipped=len(skipped))
+  written, skipped = convert_utils.finish_splits(
+      dataset_dir, results, dict(enumerate(class_names)))
   print(f'Converted {image_dir}: {len(class_names)} classes, '
         f'{written["train"]} train and {written["validation"]} validation '
         f'images into {dataset_dir}.')

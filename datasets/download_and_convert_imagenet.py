@@ -201,12 +201,8 @@ def run(dataset_dir, base_url=None, raw_dir=None, bbox_dir=None,
       jobs, 'jpeg', num_workers=num_threads or convert_utils.default_workers(
           sum(len(items) for items, _ in jobs.values())),
       prefix='Converting ImageNet')
-  written = {split: results[split].written if split in results else 0
-             for split in ('train', 'validation')}
-  skipped = [s for r in results.values() for s in r.skipped]
-  dataset_utils.write_label_file(labels_to_names, dataset_dir)
-  convert_utils.write_split_sizes(dataset_dir, written, len(labels_to_names),
-                                  skipped=len(skipped))
+  written, skipped = convert_utils.finish_splits(
+      dataset_dir, results, labels_to_names, splits=('train', 'validation'))
   print(f'Finished converting ImageNet into {dataset_dir}: '
         f'{written["train"]} train, {written["validation"]} validation.')
   convert_utils.report_skipped(skipped)

@@ -113,11 +113,7 @@ def run(dataset_dir, base_url=DEFAULT_BASE_URL,
       jobs, 'jpeg', num_workers=num_threads or convert_utils.default_workers(
           sum(len(items) for items, _ in jobs.values())),
       prefix='Converting Visual Wake Words')
-  written = {split: r.written for split, r in results.items()}
-  skipped = [s for r in results.values() for s in r.skipped]
-  dataset_utils.write_label_file(LABELS, dataset_dir)
-  convert_utils.write_split_sizes(dataset_dir, written, len(LABELS),
-                                  skipped=len(skipped))
+  written, skipped = convert_utils.finish_splits(dataset_dir, results, LABELS)
   print(f'Finished converting Visual Wake Words into {dataset_dir}: '
         f'{written["train"]} train, {written["val"]} val.')
   convert_utils.report_skipped(skipped)
