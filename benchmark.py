@@ -84,8 +84,11 @@ def _define_flags():
                     'Keras to compare with: tf_keras (Keras 2) or keras '
                     '(Keras 3, TensorFlow backend).')
   flags.DEFINE_bool('xla', False, 'XLA auto-clustering (global_jit_level).')
-  flags.DEFINE_string('mixed_precision', 'none',
-                      'none or bfloat16 (oneDNN auto mixed precision).')
+  flags.DEFINE_string('mixed_precision', 'auto',
+                      'none, bfloat16 (oneDNN auto mixed precision) or auto '
+                      '(bfloat16 where the CPU computes it natively): the '
+                      'default of train_image_classifier.py and '
+                      'classify_image.py.')
   flags.DEFINE_integer('inter_op_threads', 0, 'Inter-op threads (0 = auto).')
   flags.DEFINE_integer('intra_op_threads', 0, 'Intra-op threads (0 = auto).')
   flags.DEFINE_bool('fold_batch_norms', True,
@@ -531,6 +534,10 @@ def run_worker(job):
                                 statistics.median(result['step_times']))
     result['images_per_cpu_sec'] = (job['batch_size'] /
                                     statistics.median(_CPU_TIMES))
+  if 'options' in job:
+    import performance
+    result['precision'] = performance.resolve_mixed_precision(
+        job['options']['mixed_precision'])
   result['max_rss_mb'] = _peak_rss_mb()
   return result
 
@@ -703,6 +710,8 @@ class Benchmark:
         'params': profile['params'],
         'forward_gflops_per_image': profile['forward_flops'] / 1e9,
         'options': json.dumps(job.get('options', {}), sort_keys=True),
+        # What the rewrite resolved to ('auto' depends on the CPU).
+        'precision': runs[0].get('precision', 'none'),
         'raw_runs': [{k: r[k] for k in ('images_per_sec', 'images_per_cpu_sec',
                                         'step_times', 'max_rss_mb', 'load')}
                      for r in runs],
@@ -865,9 +874,10 @@ def to_markdown(report):
     keras = next((r for r in rows if r['model'] == row['model'] and
                   r['implementation'] == 'keras' and
                   r['measurement'] == row['measurement']), None)
-    what = row['measurement']
+    precision = 'bf16' if row.get('precision') == 'bfloat16' else 'fp32'
+    what = f'{row["measurement"]} ({precision})'
     if len(report['variants']) > 1:
-      what += f' ({row["implementation"]})'
+      what = f'{row["measurement"]} ({row["implementation"]}: {precision})'
     ours = (f'{row["images_per_sec"]:.2f} ({row["images_per_sec_min"]:.2f}'
             f'..{row["images_per_sec_max"]:.2f})')
     theirs = (f'{keras["images_per_sec"]:.2f} '

@@ -10,6 +10,11 @@ export wrote beside it (<file>.json, or assets.extra/export_metadata.json in
 a SavedModel) gives the image size and the model's preprocessing; each image
 gets the model's evaluation preprocessing and the top-k classes are printed
 with their names from labels.txt.
+
+A frozen graph or SavedModel runs with --mixed_precision=auto by default:
+bfloat16 on CPUs with native bf16 arithmetic (about 2x faster for ResNet and
+Inception, probabilities within about 1e-2 of float32); --mixed_precision=none
+gives the exact float32 numbers.
 """
 
 import os
@@ -21,6 +26,7 @@ from absl import logging
 
 import common_flags
 import export_utils
+import performance
 from datasets import dataset_utils
 
 flags.DEFINE_string('graph', None,
@@ -34,6 +40,7 @@ flags.DEFINE_integer('top_k', 5, 'How many classes to print per image.')
 flags.DEFINE_integer('labels_offset', 0,
                      'Added to the model\'s class index to find the label '
                      '(1 for 1000-class models with 1001-class label files).')
+common_flags.define_performance_flags(mixed_precision='auto')
 FLAGS = flags.FLAGS
 
 
@@ -42,6 +49,10 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
 
   def run():
+    config = performance.session_config(
+        inter_op_threads=FLAGS.inter_op_threads,
+        intra_op_threads=FLAGS.intra_op_threads, xla=FLAGS.xla,
+        mixed_precision=FLAGS.mixed_precision)
     labels = {}
     if FLAGS.labels_file:
       labels = dataset_utils.read_label_file(
@@ -49,7 +60,7 @@ def main(argv):
           os.path.basename(FLAGS.labels_file))
     for path, top in zip(FLAGS.image_files,
                          export_utils.classify(FLAGS.graph, FLAGS.image_files,
-                                               FLAGS.top_k)):
+                                               FLAGS.top_k, config)):
       print(f'{path}:')
       for index, probability in top:
         label = index + FLAGS.labels_offset

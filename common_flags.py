@@ -13,10 +13,10 @@ _DEFINED = set()
 
 
 def _once(group):
-  def wrapper():
+  def wrapper(*args, **kwargs):
     if group.__name__ not in _DEFINED:
       _DEFINED.add(group.__name__)
-      group()
+      group(*args, **kwargs)
   wrapper.__name__ = group.__name__
   return wrapper
 
@@ -84,12 +84,21 @@ def define_master_flag():
 
 
 @_once
-def define_performance_flags():
-  """Speed levers measured in BENCHMARKS.md (performance.session_config)."""
-  flags.DEFINE_enum('mixed_precision', 'none', ['none', 'bfloat16', 'auto'],
-                    'bfloat16: oneDNN bf16 auto mixed precision (fp32 '
-                    'variables; about 1.7-1.9x on CPUs with AVX512-BF16); '
-                    'auto: bfloat16 where the CPU computes it natively.')
+def define_performance_flags(mixed_precision='auto'):
+  """Speed levers measured in BENCHMARKS.md (performance.session_config).
+
+  Args:
+    mixed_precision: the script's --mixed_precision default: 'auto' where
+      speed matters (training, classify_image.py), 'none' where exact float32
+      numbers are the point (evaluation).
+  """
+  flags.DEFINE_enum('mixed_precision', mixed_precision,
+                    ['none', 'bfloat16', 'auto'],
+                    'none: float32 everywhere. bfloat16: oneDNN bf16 auto '
+                    'mixed precision (fp32 variables and updates; 1.7-2.3x '
+                    'faster for ResNet/Inception on CPUs with AVX512-BF16 or '
+                    'AMX). auto: bfloat16 when the CPU computes it natively '
+                    'and no GPU is visible, else none.')
   flags.DEFINE_bool('xla', False, 'XLA auto-clustering (measured no faster '
                     'on CPUs; see BENCHMARKS.md).')
   flags.DEFINE_integer('inter_op_threads', 0,

@@ -44,7 +44,7 @@ common_flags.define_preprocessing_flags()
 common_flags.define_batch_size_flag(100)
 common_flags.define_master_flag()
 common_flags.define_moving_average_flag()
-common_flags.define_performance_flags()
+common_flags.define_performance_flags(mixed_precision='none')
 
 common_flags.define_checkpoint_path_flag(
     '/tmp/tfmodel/', 'Checkpoint file, or directory whose latest checkpoint '

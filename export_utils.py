@@ -493,7 +493,7 @@ def export(config, paths, checkpoint_path=None, calibration=None):
 
 class _FrozenGraphModel:
 
-  def __init__(self, path, metadata):
+  def __init__(self, path, metadata, config=None):
     graph_def = tf.GraphDef()
     with open(path, 'rb') as f:
       graph_def.ParseFromString(f.read())
@@ -505,7 +505,7 @@ class _FrozenGraphModel:
                                       for k in keys], name='')
       self._outputs = dict(zip(keys, tensors))
       self._input = self._graph.get_tensor_by_name(metadata['input'] + ':0')
-    self._session = tf.Session(graph=self._graph)
+    self._session = tf.Session(graph=self._graph, config=config)
 
   def run(self, images):
     return self._session.run(self._outputs, {self._input: images})
@@ -513,9 +513,9 @@ class _FrozenGraphModel:
 
 class _SavedModel:
 
-  def __init__(self, path):
+  def __init__(self, path, config=None):
     self._graph = tf.Graph()
-    self._session = tf.Session(graph=self._graph)
+    self._session = tf.Session(graph=self._graph, config=config)
     with self._graph.as_default():
       meta_graph = tf.saved_model.loader.load(
           self._session, [tf.saved_model.tag_constants.SERVING], path)
@@ -584,8 +584,15 @@ def _read_json(path, hint):
     return json.load(f)
 
 
-def load_model(path):
+def load_model(path, config=None):
   """Loads a frozen .pb, a SavedModel directory or a .tflite file.
+
+  Args:
+    path: the exported model.
+    config: tf.ConfigProto for the session running a frozen graph or
+      SavedModel, e.g. ``performance.session_config(mixed_precision='auto')``
+      for bf16 inference (None: float32, TensorFlow's defaults). A TFLite
+      model runs in the TFLite interpreter, which takes no session config.
 
   Raises:
     ValueError: the path does not exist, is none of the three kinds, or
@@ -601,7 +608,7 @@ def load_model(path):
       raise ValueError(f'{path} is a directory without saved_model.pb; pass '
                        'a SavedModel directory, a .pb or a .tflite file.')
     metadata = _read_json(os.path.join(path, METADATA_FILE), hint)
-    return ExportedModel('saved_model', metadata, _SavedModel(path))
+    return ExportedModel('saved_model', metadata, _SavedModel(path, config))
   metadata = _read_json(path + '.json', hint)
   if path.endswith('.tflite'):
     return ExportedModel('tflite', metadata, _TFLiteModel(path, metadata))
@@ -610,7 +617,7 @@ def load_model(path):
                      'the --frozen_graph, --saved_model_dir or TFLite file '
                      'written with --checkpoint_path.')
   return ExportedModel('frozen_graph', metadata,
-                       _FrozenGraphModel(path, metadata))
+                       _FrozenGraphModel(path, metadata, config))
 
 
 def preprocess_images(image_files, metadata):
@@ -652,8 +659,10 @@ def preprocess_images(image_files, metadata):
   return batches
 
 
-def classify(model_path, image_files, top_k=5):
+def classify(model_path, image_files, top_k=5, config=None):
   """Classifies image files with an exported model of any kind.
+
+  `config` is the session config of `load_model`.
 
   Returns:
     Per image, a list of (class index, probability), best first.
@@ -662,7 +671,7 @@ def classify(model_path, image_files, top_k=5):
     ValueError: missing model or images, or a model exported with
       --final_endpoint (features, not classes).
   """
-  model = load_model(model_path)
+  model = load_model(model_path, config)
   if 'probabilities' not in model.metadata['outputs']:
     raise ValueError(f'{model_path} outputs the features of end point '
                      f'{model.metadata.get("final_endpoint")!r}, not class '

@@ -66,11 +66,28 @@ def validate_mixed_precision(value):
   return value
 
 
-def resolve_mixed_precision(value, flags=None):
-  """'none' or 'bfloat16'; 'auto' is bfloat16 where the CPU computes it."""
+def gpu_visible():
+  """Whether TensorFlow sees a GPU (where the scripts place the model)."""
+  return bool(tf.config.list_physical_devices('GPU'))
+
+
+def resolve_mixed_precision(value, flags=None, gpu=None):
+  """'none' or 'bfloat16'.
+
+  'auto' is bfloat16 when the CPU has native bf16 arithmetic and no GPU is
+  visible: the rewrite applies to CPU kernels only, and on a CPU without
+  native bf16 it would be slower than float32.
+
+  Args:
+    value: 'none', 'bfloat16', 'auto' (or None for 'none').
+    flags: CPU feature flags (default: this machine's).
+    gpu: whether a GPU is visible (default: ask TensorFlow).
+  """
   value = validate_mixed_precision(value)
   if value == 'auto':
-    return 'bfloat16' if cpu_supports_bfloat16(flags) else 'none'
+    if not cpu_supports_bfloat16(flags):
+      return 'none'
+    return 'none' if (gpu_visible() if gpu is None else gpu) else 'bfloat16'
   return value
 
 

@@ -156,7 +156,7 @@ class TrainConfig:
   sync_replicas: bool = False
   replicas_to_aggregate: int = None
   seed: int = None
-  mixed_precision: str = 'none'
+  mixed_precision: str = 'auto'
   xla: bool = False
   inter_op_threads: int = 0
   intra_op_threads: int = 0

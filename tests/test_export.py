@@ -19,6 +19,7 @@ import pytest
 
 import common_flags
 import export_utils
+import performance
 from datasets import dataset_factory
 from datasets import input_pipeline
 from nets import nets_factory
@@ -252,6 +253,42 @@ def test_int8_model_agrees_with_float_and_classify_runs_every_kind(
   probabilities = [float(line.split()[-1]) for line in lines[1:4]]
   assert probabilities == sorted(probabilities, reverse=True)
   assert 0 < probabilities[0] <= 1
+
+
+def test_bfloat16_inference_agrees_with_float32(trained_lenet, digits_dir,
+                                                tmp_path):
+  """classify_image.py's default (--mixed_precision=auto) on a frozen graph.
+
+  On a CPU with native bf16 the session rewrites the convolutions and
+  matmuls to bf16; the ranking of real test images must stay the float32
+  one.
+  """
+  frozen = str(tmp_path / 'lenet.pb')
+  export_utils.export(export_utils.GraphConfig('lenet', 10, channels=1),
+                      export_utils.ExportPaths(frozen_graph=frozen),
+                      checkpoint_path=trained_lenet)
+  images, labels = read_split(digits_dir, 'test')
+  float32 = export_utils.load_model(frozen).run(images)['probabilities']
+  bf16 = export_utils.load_model(
+      frozen, performance.session_config(mixed_precision='bfloat16')).run(
+          images)['probabilities']
+  difference = np.abs(bf16 - float32).max()
+  agreement = (bf16.argmax(1) == float32.argmax(1)).mean()
+  print(f'bf16/float32 top-1 agreement {agreement:.4f}, max |probability '
+        f'difference| {difference:.2e}')
+  assert 0 < difference <= 0.05  # bf16 really ran, and stayed close
+  assert agreement >= 0.99
+  assert (float32.argmax(1) == labels).mean() > 0.8
+
+  samples = sorted(os.listdir(os.path.join(digits_dir, 'test_images')))[:2]
+  files = [os.path.join(digits_dir, 'test_images', s) for s in samples]
+  expected = [top[0][0] for top in export_utils.classify(frozen, files)]
+  result = run_script('classify_image.py', f'--graph={frozen}',
+                      f'--image_files={",".join(files)}', '--top_k=1')
+  assert result.returncode == 0, result.stderr[-3000:]
+  got = [int(line.split()[0]) for line in result.stdout.splitlines()
+         if not line.endswith(':')]
+  assert got == expected
 
 
 def test_variable_and_fixed_batch_size(trained_lenet, tmp_path):

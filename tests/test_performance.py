@@ -64,7 +64,12 @@ def test_cpu_supports_bfloat16_reads_flags():
   assert performance.cpu_supports_bfloat16(frozenset({'amx_bf16'}))
   assert not performance.cpu_supports_bfloat16(frozenset({'avx2'}))
   assert performance.resolve_mixed_precision(
-      'auto', frozenset({'avx512_bf16'})) == 'bfloat16'
+      'auto', frozenset({'avx512_bf16'}), gpu=False) == 'bfloat16'
+  # With a GPU the model runs there; the CPU rewrite would only add casts.
+  assert performance.resolve_mixed_precision(
+      'auto', frozenset({'avx512_bf16'}), gpu=True) == 'none'
+  assert performance.resolve_mixed_precision(
+      'bfloat16', frozenset({'avx2'}), gpu=True) == 'bfloat16'
   assert performance.resolve_mixed_precision(
       'auto', frozenset({'avx2'})) == 'none'
   assert performance.resolve_mixed_precision(None) == 'none'
@@ -214,6 +219,19 @@ def test_bfloat16_keeps_depthwise_gradients_in_float32():
   assert types['DepthwiseConv2dNativeBackpropInput'] == {tf.float32}
 
 
+@pytest.mark.parametrize('script,default', [
+    ('train_image_classifier.py', 'auto'), ('classify_image.py', 'auto'),
+    ('eval_image_classifier.py', 'none')])
+def test_mixed_precision_defaults_of_the_scripts(script, default):
+  """Speed by default for training and inference; exact float32 for eval."""
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, script),
+                         '--helpfull'], capture_output=True, text=True,
+                        cwd=ROOT, timeout=300)
+  text = proc.stdout + proc.stderr
+  start = text.index('--mixed_precision: ')
+  assert f"(default: '{default}')" in text[start:start + 600], text[start:]
+
+
 # ---------------------------------------------------------------- benchmark
 
 
@@ -257,6 +275,7 @@ def test_workers_measure_lenet_in_process():
   profile = benchmark.run_worker({'kind': 'profile', 'model': 'lenet',
                                   'image_size': 28})
   for result in (train, infer):
+    assert result['precision'] == 'none'
     assert len(result['step_times']) == 2
     assert result['images_per_sec'] > 0
     assert result['max_rss_mb'] > 50
@@ -301,6 +320,11 @@ def test_benchmark_script_with_keras_twin(tmp_path):
   assert csv_text.splitlines()[0].startswith('model,implementation')
   assert len(csv_text.splitlines()) == 3
   markdown = (tmp_path / 'run.md').read_text()
-  assert '| mobilenet_v2 | inference | 2 | 32 |' in markdown
+  # The default precision is 'auto': what it resolved to on this CPU.
+  assert json.loads(ours['options'])['mixed_precision'] == 'auto'
+  resolved = performance.resolve_mixed_precision('auto')
+  assert ours['precision'] == resolved
+  what = 'bf16' if resolved == 'bfloat16' else 'fp32'
+  assert f'| mobilenet_v2 | inference ({what}) | 2 | 32 |' in markdown
   assert ours['images_per_cpu_sec'] > 0 and ours['cpu_ratio_vs_keras'] > 0
   assert 'MobileNetV2' in markdown

@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pytest
 
+import performance
 import train_image_classifier as train_lib
 from nets import nets_factory
 from nets.compat import slim, tf
@@ -464,11 +465,17 @@ def test_performance_flags_reach_the_session_config(digits_dir, tmp_path):
           config.inter_op_parallelism_threads) == (2, 1)
   assert config.device_count['CPU'] == 2  # The clones' devices are kept.
   assert config.allow_soft_placement
-  default = train_lib._session_config(
-      th.config(str(tmp_path), digits_dir),
-      train_lib.deployment_config(th.config(str(tmp_path), digits_dir)))
-  assert (default.graph_options.rewrite_options
+  plain = th.config(str(tmp_path), digits_dir, mixed_precision='none')
+  plain = train_lib._session_config(plain, train_lib.deployment_config(plain))
+  assert (plain.graph_options.rewrite_options
           .auto_mixed_precision_onednn_bfloat16 != rewrite.ON)
+  # The default, 'auto', is bf16 exactly where this CPU computes it.
+  assert train_lib.TrainConfig.mixed_precision == 'auto'
+  auto = th.config(str(tmp_path), digits_dir, mixed_precision='auto')
+  auto = train_lib._session_config(auto, train_lib.deployment_config(auto))
+  assert ((auto.graph_options.rewrite_options
+           .auto_mixed_precision_onednn_bfloat16 == rewrite.ON)
+          == (performance.resolve_mixed_precision('auto') == 'bfloat16'))
   with pytest.raises(ValueError, match='mixed_precision'):
     train_lib.train(th.replace(cfg, mixed_precision='fp8'))
   assert not os.listdir(tmp_path)  # Rejected before anything was written.

@@ -21,7 +21,10 @@ def config(train_dir, dataset_dir, **overrides):
                 dataset_name='digits', dataset_dir=dataset_dir, batch_size=4,
                 max_number_of_steps=2, weight_decay=0.0, num_readers=1,
                 num_preprocessing_threads=1, log_every_n_steps=1,
-                save_interval_secs=3600, save_summaries_secs=3600, seed=1)
+                save_interval_secs=3600, save_summaries_secs=3600, seed=1,
+                # float32, so results are the same on CPUs with and without
+                # bf16; the scripts' default ('auto') has tests of its own.
+                mixed_precision='none')
   values.update(overrides)
   return train_lib.TrainConfig(optimizer=train_lib.OptimizerConfig(**opt),
                                **values)
