@@ -32,7 +32,8 @@ def run_script(script, *args, check=True):
 
 
 def error_line(result):
-  lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+  lines = [line for line in result.stderr.strip().splitlines()
+           if line.strip()]
   return lines[-1] if lines else ''
 
 
