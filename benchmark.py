@@ -26,7 +26,10 @@ measurement and the median (and min..max) across runs is reported.
 same batch, image size and optimizer, ``train_on_batch`` and ``predict``),
 alternating ours and keras run by run so that load changes hit both, and
 prints the our/keras ratio. ``--variants`` compares configurations of ours
-the same way (the levers of performance.py).
+the same way (the levers of performance.py). Ours runs at the scripts'
+default, ``--mixed_precision=auto`` (bf16 on CPUs with native bf16); each
+row records the precision it resolved to. ``--profile_ops`` adds the
+milliseconds per op type of one traced step (where a step's time goes).
 
 Results go to ``--output_dir`` as ``<name>.json``, ``<name>.csv`` and a
 markdown table ``<name>.md`` (the README's performance section).
@@ -37,6 +40,7 @@ Example:
       --compare=keras --num_runs=3
 """
 
+import collections
 import csv
 import datetime
 import fnmatch
@@ -102,6 +106,11 @@ def _define_flags():
                       'fold_batch_norms, onednn; e.g. '
                       '"base:;xla:xla=true". Empty: one configuration from '
                       'the flags above.')
+  flags.DEFINE_bool('profile_ops', False,
+                    'Also trace one step of each of our train/inference runs '
+                    'and report milliseconds per op type (JSON "op_profile" '
+                    'and a markdown section). With inter_op_threads=1 the op '
+                    'times add up to the step time.')
   flags.DEFINE_integer('matmul_size', 2048,
                        'Side of the square matmuls measuring the peak '
                        '(0 skips the peak measurement).')
@@ -253,6 +262,38 @@ def _timed_steps(step, warmup, steps):
   return times
 
 
+def _op_profile(run, top=25):
+  """Milliseconds per op type of one traced step.
+
+  Args:
+    run: callable taking session.run's `options` and `run_metadata`.
+    top: how many op types to keep (the rest are summed as 'other').
+
+  Returns:
+    {'total_ms': float, 'ops': [[op type, ms, count], ...]} by time, with
+    the op types as executed (oneDNN's are e.g. _MklNativeConv2D).
+  """
+  from nets.compat import tf
+  metadata = tf.RunMetadata()
+  run(options=tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE,
+                            output_partition_graphs=True),
+      run_metadata=metadata)
+  op_types = {node.name: node.op for graph in metadata.partition_graphs
+              for node in graph.node}
+  times, counts = collections.Counter(), collections.Counter()
+  for device in metadata.step_stats.dev_stats:
+    for node in device.node_stats:
+      op = op_types.get(node.node_name.split(':')[0], node.node_name)
+      times[op] += node.all_end_rel_micros / 1000.0
+      counts[op] += 1
+  ranked = times.most_common()
+  ops = [[op, ms, counts[op]] for op, ms in ranked[:top]]
+  if len(ranked) > top:
+    ops.append(['other', sum(ms for _, ms in ranked[top:]),
+                sum(counts[op] for op, _ in ranked[top:])])
+  return {'total_ms': sum(times.values()), 'ops': ops}
+
+
 def _peak_rss_mb():
   import resource
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -368,7 +409,11 @@ def _measure_train(job):
       losses = []
       times = _timed_steps(lambda: losses.append(session.run(train_op)),
                            job['warmup'], job['steps'])
-  return {'step_times': times, 'final_loss': float(losses[-1])}
+      result = {'step_times': times, 'final_loss': float(losses[-1])}
+      if job.get('profile_ops'):
+        result['op_profile'] = _op_profile(
+            lambda **kwargs: session.run(train_op, **kwargs))
+  return result
 
 
 def frozen_inference_graph(model_name, image_size, fold_batch_norms=True,
@@ -416,7 +461,11 @@ def _measure_inference(job):
       times = _timed_steps(
           lambda: session.run(output, feed_dict={inputs: images}),
           job['warmup'], job['steps'])
-  return {'step_times': times}
+      result = {'step_times': times}
+      if job.get('profile_ops'):
+        result['op_profile'] = _op_profile(
+            lambda **kwargs: session.run(output, {inputs: images}, **kwargs))
+  return result
 
 
 def _keras_model(job):
@@ -674,8 +723,9 @@ class Benchmark:
       base = {'model': spec.name, 'image_size': size, 'batch_size': batch,
               'warmup': cfg['num_warmup_steps'], 'steps': cfg['num_steps']}
       for label, options in self.variants:
-        plans.append((measurement, label, dict(base, kind=measurement,
-                                               label=label, options=options)))
+        plans.append((measurement, label, dict(
+            base, kind=measurement, label=label, options=options,
+            profile_ops=cfg['profile_ops'])))
       if twin:
         plans.append((measurement, 'keras', dict(
             base, kind='keras_' + measurement, label='keras', twin=twin,
@@ -712,6 +762,7 @@ class Benchmark:
         'options': json.dumps(job.get('options', {}), sort_keys=True),
         # What the rewrite resolved to ('auto' depends on the CPU).
         'precision': runs[0].get('precision', 'none'),
+        'op_profile': runs[0].get('op_profile'),
         'raw_runs': [{k: r[k] for k in ('images_per_sec', 'images_per_cpu_sec',
                                         'step_times', 'max_rss_mb', 'load')}
                      for r in runs],
@@ -891,6 +942,17 @@ def to_markdown(report):
         f'{_fmt(row.get("cpu_ratio_vs_keras"), 2)} | '
         f'{row["forward_gflops_per_image"]:.2f} | '
         f'{_pct(row)} | {row["max_rss_mb"]:.0f} |')
+  profiled = [row for row in rows if row.get('op_profile')]
+  if profiled:
+    lines += ['', 'Op profile (one traced step of the first run; ms per op '
+              'type, count in brackets):', '']
+    for row in profiled:
+      profile = row['op_profile']
+      ops = ', '.join(f'{op} {ms:.1f} [{count}]'
+                      for op, ms, count in profile['ops'][:12])
+      lines.append(f'- {row["model"]} {row["measurement"]} '
+                   f'({row["implementation"]}): {profile["total_ms"]:.1f} ms: '
+                   f'{ops}')
   pipeline = report.get('input_pipeline')
   if pipeline:
     lines += ['', 'Input pipeline (JPEG decode + inception training '
@@ -930,7 +992,7 @@ def config_from_flags(flag_values, argv):
                      f'{", ".join(sorted(unknown))}; use train, inference.')
   keys = ('measure', 'batch_size', 'inference_batch_size', 'image_size',
           'num_runs', 'num_warmup_steps', 'num_steps', 'compare',
-          'keras_package', 'matmul_size', 'input_pipeline',
+          'keras_package', 'matmul_size', 'input_pipeline', 'profile_ops',
           'input_pipeline_images', 'worker_timeout')
   config = {key: getattr(flag_values, key) for key in keys}
   config['measure'] = list(config['measure'])

@@ -301,6 +301,7 @@ def test_benchmark_script_with_keras_twin(tmp_path):
       '--model_name=mobilenet_v2', '--image_size=32', '--measure=inference',
       '--inference_batch_size=2', '--num_runs=1', '--num_steps=2',
       '--num_warmup_steps=1', '--matmul_size=0', '--compare=keras',
+      '--profile_ops',
       f'--output_dir={tmp_path}', '--output_name=run']
   proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
                         timeout=300)
@@ -328,3 +329,11 @@ def test_benchmark_script_with_keras_twin(tmp_path):
   assert f'| mobilenet_v2 | inference ({what}) | 2 | 32 |' in markdown
   assert ours['images_per_cpu_sec'] > 0 and ours['cpu_ratio_vs_keras'] > 0
   assert 'MobileNetV2' in markdown
+  # --profile_ops: time per op type of one traced step; convolutions lead.
+  profile = ours['op_profile']
+  assert profile['total_ms'] > 0
+  assert sum(ms for _, ms, _ in profile['ops']) == pytest.approx(
+      profile['total_ms'])
+  assert any('Conv2D' in op for op, _, _ in profile['ops'])
+  assert rows['keras']['op_profile'] is None
+  assert 'Op profile' in markdown and 'mobilenet_v2 inference (slim)' in markdown
