@@ -108,12 +108,17 @@ def _keep_ops_in_float32(op_types):
 def enable_xla_cpu_autoclustering():
   """Lets ``global_jit_level`` cluster CPU ops too (not only GPU ops).
 
-  TensorFlow reads the XLA flags once, when the first session is created, so
-  call this before any session exists in the process.
+  TensorFlow parses TF_XLA_FLAGS once per process, and under absl's
+  app.run that happens before a script's main() runs (the environment
+  variable alone then came too late and nothing was clustered), so the flag
+  is also set in the running process. The variable stays set for child
+  processes.
   """
   flags = os.environ.get('TF_XLA_FLAGS', '')
   if _XLA_CPU_FLAG not in flags.split():
     os.environ['TF_XLA_FLAGS'] = (flags + ' ' + _XLA_CPU_FLAG).strip()
+  from tensorflow.python import pywrap_tfe  # pylint: disable=g-direct-tensorflow-import
+  pywrap_tfe.TF_SetTfXlaCpuGlobalJit(True)
 
 
 def session_config(inter_op_threads=0, intra_op_threads=0, xla=False,

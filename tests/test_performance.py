@@ -294,6 +294,30 @@ def test_workers_measure_lenet_in_process():
   assert peak['gflops'] > 0 and len(peak['step_times']) == 2
 
 
+def test_xla_clusters_under_absl_app_run():
+  """--xla reaches TensorFlow in a script started by absl's app.run.
+
+  TF parses TF_XLA_FLAGS before main() runs there; setting only the
+  environment variable clustered nothing (a silent no-op).
+  """
+  job = {'kind': 'train', 'model': 'lenet', 'image_size': 28,
+         'batch_size': 2, 'warmup': 1, 'steps': 1, 'profile_ops': True,
+         'options': {'xla': True, 'mixed_precision': 'none',
+                     'inter_op_threads': 0, 'intra_op_threads': 0,
+                     'fold_batch_norms': True, 'onednn': 'default'}}
+  env = {k: v for k, v in os.environ.items() if k != 'TF_XLA_FLAGS'}
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'benchmark.py'),
+       '--worker=' + json.dumps(job)], capture_output=True, text=True,
+      cwd=ROOT, timeout=300, env=env)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  line = next(line for line in proc.stdout.splitlines()
+              if line.startswith(benchmark.RESULT_PREFIX))
+  result = json.loads(line[len(benchmark.RESULT_PREFIX):])
+  ops = {op for op, _, _ in result['op_profile']['ops']}
+  assert '_XlaCompile' in ops, sorted(ops)
+
+
 def test_benchmark_script_with_keras_twin(tmp_path):
   """One tiny end-to-end run: profile, ours and the keras twin, files."""
   command = [
