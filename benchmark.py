@@ -133,19 +133,6 @@ RESULT_PREFIX = 'BENCHMARK_RESULT '
 OURS = 'slim'
 _OPTION_KEYS = ('xla', 'mixed_precision', 'inter_op_threads',
                 'intra_op_threads', 'fold_batch_norms', 'onednn')
-# The keras.applications twin of a registry network. This belongs in the
-# registry (NetSpec.keras_twin); until that field exists it is read from the
-# spec when present and from this table otherwise.
-_KERAS_TWINS = {
-    'resnet_v1_50': 'ResNet50', 'resnet_v1_101': 'ResNet101',
-    'resnet_v1_152': 'ResNet152', 'resnet_v2_50': 'ResNet50V2',
-    'resnet_v2_101': 'ResNet101V2', 'resnet_v2_152': 'ResNet152V2',
-    'inception_v3': 'InceptionV3', 'inception_resnet_v2': 'InceptionResNetV2',
-    'vgg_16': 'VGG16', 'vgg_19': 'VGG19', 'mobilenet_v1': 'MobileNet',
-    'mobilenet_v2': 'MobileNetV2', 'mobilenet_v3_small': 'MobileNetV3Small',
-    'mobilenet_v3_large': 'MobileNetV3Large', 'nasnet_mobile': 'NASNetMobile',
-    'nasnet_large': 'NASNetLarge',
-}
 _TRAIN_FLOPS_FACTOR = 3  # forward + gradient wrt inputs + wrt weights
 
 
@@ -171,11 +158,6 @@ def expand_model_names(patterns, registry_names):
     raise ValueError('--model_list is empty; pass network names, e.g. '
                      '--model_list=resnet_v1_50,mobilenet_v2.')
   return chosen
-
-
-def keras_twin(spec):
-  """Name of the keras.applications twin of `spec`, or None."""
-  return getattr(spec, 'keras_twin', None) or _KERAS_TWINS.get(spec.name)
 
 
 def _parse_bool(text):
@@ -713,7 +695,7 @@ class Benchmark:
     size = cfg['image_size'] or spec.default_image_size
     profile = self._run({'kind': 'profile', 'model': spec.name,
                          'image_size': size})
-    twin = keras_twin(spec) if cfg['compare'] == 'keras' else None
+    twin = spec.keras_twin if cfg['compare'] == 'keras' else None
     if cfg['compare'] == 'keras' and twin is None:
       self.log(f'  {spec.name}: no keras.applications twin; ours only.')
     plans = []  # (measurement, label, job template)

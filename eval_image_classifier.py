@@ -99,6 +99,11 @@ class EvalConfig:
 
 def validate_config(cfg):
   """Rejects flag values that cannot work, before any graph is built."""
+  # Mixed precision and thread counts, checked by building the config once.
+  performance.session_config(
+      inter_op_threads=cfg.inter_op_threads,
+      intra_op_threads=cfg.intra_op_threads,
+      mixed_precision=cfg.mixed_precision, master=cfg.master)
   if cfg.batch_size <= 0:
     raise ValueError(f'--batch_size must be positive, got {cfg.batch_size}.')
   if cfg.max_num_batches is not None and cfg.max_num_batches <= 0:
@@ -188,7 +193,7 @@ def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
   config = performance.session_config(
       inter_op_threads=cfg.inter_op_threads,
       intra_op_threads=cfg.intra_op_threads, xla=cfg.xla,
-      mixed_precision=cfg.mixed_precision)
+      mixed_precision=cfg.mixed_precision, master=cfg.master)
   with tf.Session(cfg.master, config=config) as session:
     try:
       ops['saver'].restore(session, checkpoint)

@@ -71,21 +71,32 @@ def gpu_visible():
   return bool(tf.config.list_physical_devices('GPU'))
 
 
-def resolve_mixed_precision(value, flags=None, gpu=None):
+def resolve_mixed_precision(value, flags=None, gpu=None, master=''):
   """'none' or 'bfloat16'.
 
-  'auto' is bfloat16 when the CPU has native bf16 arithmetic and no GPU is
-  visible: the rewrite applies to CPU kernels only, and on a CPU without
-  native bf16 it would be slower than float32.
+  'auto' is bfloat16 when the CPU has native bf16 arithmetic, no GPU is
+  visible and the session is in-process: the rewrite applies to CPU kernels
+  only, on a CPU without native bf16 it would be slower than float32, and
+  TensorFlow's distributed runtime (a grpc:// master) does not run the
+  oneDNN pass its bf16 kernels need (the graph fails to run).
 
   Args:
     value: 'none', 'bfloat16', 'auto' (or None for 'none').
     flags: CPU feature flags (default: this machine's).
     gpu: whether a GPU is visible (default: ask TensorFlow).
+    master: the session target ('' = in-process).
+
+  Raises:
+    ValueError: an unknown value, or 'bfloat16' with a `master`.
   """
   value = validate_mixed_precision(value)
+  if master and value == 'bfloat16':
+    raise ValueError(
+        f'--mixed_precision=bfloat16 does not work with --master={master}: '
+        'TensorFlow\'s distributed runtime does not run the oneDNN rewrite '
+        'that bf16 kernels need; use --mixed_precision=auto or none.')
   if value == 'auto':
-    if not cpu_supports_bfloat16(flags):
+    if master or not cpu_supports_bfloat16(flags):
       return 'none'
     return 'none' if (gpu_visible() if gpu is None else gpu) else 'bfloat16'
   return value
@@ -122,7 +133,7 @@ def enable_xla_cpu_autoclustering():
 
 
 def session_config(inter_op_threads=0, intra_op_threads=0, xla=False,
-                   mixed_precision='none', config=None):
+                   mixed_precision='none', config=None, master=''):
   """A ConfigProto with the chosen speed levers.
 
   Args:
@@ -138,19 +149,22 @@ def session_config(inter_op_threads=0, intra_op_threads=0, xla=False,
       bf16 arithmetic, see `cpu_supports_bfloat16`).
     config: ConfigProto to start from (copied, not modified), e.g.
       ``DeploymentConfig.session_config()``.
+    master: the session target the config is for ('' = in-process); see
+      `resolve_mixed_precision`.
 
   Returns:
     A new tf.ConfigProto.
 
   Raises:
-    ValueError: a negative thread count or an unknown mixed_precision.
+    ValueError: a negative thread count, an unknown mixed_precision, or
+      bfloat16 with a `master`.
   """
   for name, value in (('inter_op_threads', inter_op_threads),
                       ('intra_op_threads', intra_op_threads)):
     if value is None or int(value) < 0:
       raise ValueError(f'--{name}={value} must be >= 0 (0 lets TensorFlow '
                        'use every core).')
-  mixed_precision = resolve_mixed_precision(mixed_precision)
+  mixed_precision = resolve_mixed_precision(mixed_precision, master=master)
   result = tf.ConfigProto()
   if config is not None:
     result.CopyFrom(config)

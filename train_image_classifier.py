@@ -177,7 +177,7 @@ def validate_config(cfg):
   performance.session_config(
       inter_op_threads=cfg.inter_op_threads,
       intra_op_threads=cfg.intra_op_threads,
-      mixed_precision=cfg.mixed_precision)
+      mixed_precision=cfg.mixed_precision, master=cfg.master)
   opt = cfg.optimizer
   if not cfg.dataset_dir:
     raise ValueError('--dataset_dir is required: the directory with the '
@@ -739,7 +739,8 @@ def _session_config(cfg, deploy):
   config = performance.session_config(
       inter_op_threads=cfg.inter_op_threads,
       intra_op_threads=cfg.intra_op_threads, xla=cfg.xla,
-      mixed_precision=cfg.mixed_precision, config=deploy.session_config())
+      mixed_precision=cfg.mixed_precision, config=deploy.session_config(),
+      master=cfg.master)
   if cfg.master and (cfg.num_ps_tasks > 0 or cfg.worker_replicas > 1):
     # Talk only to the parameter servers and this worker, so a worker can
     # (re)start while the others are down.

@@ -70,6 +70,14 @@ def test_cpu_supports_bfloat16_reads_flags():
       'auto', frozenset({'avx512_bf16'}), gpu=True) == 'none'
   assert performance.resolve_mixed_precision(
       'bfloat16', frozenset({'avx2'}), gpu=True) == 'bfloat16'
+  # TF's distributed runtime cannot run the rewritten graph: auto falls back
+  # to float32, an explicit bfloat16 is refused up front.
+  master = 'grpc://localhost:2222'
+  assert performance.resolve_mixed_precision(
+      'auto', frozenset({'avx512_bf16'}), gpu=False, master=master) == 'none'
+  with pytest.raises(ValueError, match='bfloat16 does not work with '
+                     '--master=grpc://localhost:2222.*auto or none'):
+    performance.session_config(mixed_precision='bfloat16', master=master)
   assert performance.resolve_mixed_precision(
       'auto', frozenset({'avx2'})) == 'none'
   assert performance.resolve_mixed_precision(None) == 'none'
@@ -246,6 +254,19 @@ def test_expand_model_names_wildcards_and_errors():
   with pytest.raises(ValueError,
                      match="'resnet_v1_5O'. Did you mean resnet_v1_50"):
     benchmark.expand_model_names('resnet_v1_5O', names)
+
+
+def test_registry_keras_twins_exist():
+  """benchmark.py --compare=keras times the registry's keras_twin."""
+  import tf_keras
+  twins = {spec.name: spec.keras_twin for spec in nets_factory.REGISTRY.values()
+           if spec.keras_twin}
+  assert twins['resnet_v1_50'] == 'ResNet50'
+  assert twins['mobilenet_v2'] == 'MobileNetV2'
+  assert twins['inception_v3'] == 'InceptionV3'
+  assert len(twins) == 16
+  for name, twin in twins.items():
+    assert callable(getattr(tf_keras.applications, twin, None)), (name, twin)
 
 
 def test_parse_variants():

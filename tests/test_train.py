@@ -478,4 +478,6 @@ def test_performance_flags_reach_the_session_config(digits_dir, tmp_path):
           == (performance.resolve_mixed_precision('auto') == 'bfloat16'))
   with pytest.raises(ValueError, match='mixed_precision'):
     train_lib.train(th.replace(cfg, mixed_precision='fp8'))
+  with pytest.raises(ValueError, match='bfloat16 does not work with --master'):
+    train_lib.train(th.replace(cfg, master='grpc://localhost:2222'))
   assert not os.listdir(tmp_path)  # Rejected before anything was written.
