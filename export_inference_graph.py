@@ -15,7 +15,8 @@ when --dataset_dir is given, model_int8.tflite (post-training int8
 quantization calibrated on --num_calibration_images images of
 --dataset_split_name, with the model's preprocessing). --frozen_graph,
 --saved_model_dir, --tflite_file and --tflite_int8_file write (or redirect)
-single artifacts.
+single artifacts. Video models (--is_video_model: i3d, s3dg) export as frozen
+graph and SavedModel only: TFLite has no built-in 3-D pooling.
 
 The input placeholder is named `input` and takes preprocessed float images
 [batch, size, size, channels] (--batch_size unset = variable batch). The
@@ -109,7 +110,8 @@ def classes_and_channels_from_flags():
 def paths_from_flags():
   """ExportPaths: --export_dir's defaults, overridden by single-file flags."""
   base = (export_utils.ExportPaths.in_directory(
-      FLAGS.export_dir, int8=bool(FLAGS.dataset_dir))
+      FLAGS.export_dir, int8=bool(FLAGS.dataset_dir),
+      tflite=not FLAGS.is_video_model)
           if FLAGS.export_dir else export_utils.ExportPaths())
   return export_utils.ExportPaths(
       graph_file=FLAGS.output_file or None,

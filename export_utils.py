@@ -93,14 +93,18 @@ class ExportPaths:
                 self.tflite_int8_file))
 
   @classmethod
-  def in_directory(cls, export_dir, int8=False):
-    """All artifacts under one directory, with fixed file names."""
+  def in_directory(cls, export_dir, int8=False, tflite=True):
+    """All artifacts under one directory, with fixed file names.
+
+    tflite=False (video models, see `export`) leaves out both TFLite files.
+    """
     return cls(
         frozen_graph=os.path.join(export_dir, 'frozen_graph.pb'),
         saved_model_dir=os.path.join(export_dir, 'saved_model'),
-        tflite_file=os.path.join(export_dir, 'model_float.tflite'),
+        tflite_file=(os.path.join(export_dir, 'model_float.tflite')
+                     if tflite else None),
         tflite_int8_file=(os.path.join(export_dir, 'model_int8.tflite')
-                          if int8 else None))
+                          if tflite and int8 else None))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -429,8 +433,9 @@ def export(config, paths, checkpoint_path=None, calibration=None):
 
   Raises:
     ValueError: nothing to write, missing checkpoint or calibration data, a
-      checkpoint that does not fit the graph, bad graph options. Everything
-      is checked before the first file is written.
+      checkpoint that does not fit the graph, bad graph options, TFLite for
+      a video model. Everything is checked before the first file is
+      written.
   """
   if not (paths.graph_file or paths.needs_checkpoint()):
     raise ValueError('Nothing to write: pass --output_file, --frozen_graph, '
@@ -449,6 +454,12 @@ def export(config, paths, checkpoint_path=None, calibration=None):
   with tf.Graph().as_default() as graph:
     _, _, metadata = build_inference_graph(config)
     graph_def = graph.as_graph_def()
+    if len(metadata['input_shape']) == 5 and paths.tflite_file:
+      raise ValueError(
+          f'{config.model_name} takes video, and TFLite has no built-in 3-D '
+          'pooling (MaxPool3D), so it cannot run it; drop --tflite_file and '
+          'export --frozen_graph or --saved_model_dir (--export_dir writes '
+          'both for video models).')
     variables = tf.global_variables()
     if checkpoint:  # Check before writing anything.
       _check_fits_checkpoint(checkpoint, variables, config, metadata)

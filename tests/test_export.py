@@ -322,6 +322,40 @@ def test_variable_and_fixed_batch_size(trained_lenet, tmp_path):
   assert np.abs(got - expected[:2]).max() <= 1e-4
 
 
+def test_video_model_exports_frozen_graph_and_saved_model_not_tflite(
+    tmp_path):
+  """i3d: --export_dir writes the TF formats; TFLite is refused up front."""
+  batch = np.random.RandomState(0).uniform(-1, 1, (1, 4, 32, 32, 3)).astype(
+      np.float32)
+  with tf.Graph().as_default():
+    tf.set_random_seed(0)
+    videos = tf.placeholder(tf.float32, [None, 4, 32, 32, 3])
+    logits, _ = nets_factory.get_network_fn('i3d', 400)(videos)
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      expected = session.run(logits, {videos: batch})
+      checkpoint = tf.train.Saver().save(session, str(tmp_path / 'model'))
+  config = export_utils.GraphConfig('i3d', 400, image_size=32,
+                                    is_video_model=True, num_frames=4)
+  export_dir = str(tmp_path / 'export')
+  metadata = export_utils.export(
+      config, export_utils.ExportPaths.in_directory(export_dir, tflite=False),
+      checkpoint_path=checkpoint)
+  assert metadata['input_shape'] == [None, 4, 32, 32, 3]
+  assert sorted(os.listdir(export_dir)) == [
+      'frozen_graph.pb', 'frozen_graph.pb.json', 'saved_model']
+  scale = np.abs(expected).max()
+  for name in ('frozen_graph.pb', 'saved_model'):
+    got = export_utils.load_model(os.path.join(export_dir, name)).run(batch)
+    assert np.abs(got['logits'] - expected).max() <= 1e-4 * scale, name
+
+  lite = str(tmp_path / 'video.tflite')
+  with pytest.raises(ValueError, match='i3d takes video.*drop --tflite_file'):
+    export_utils.export(config, export_utils.ExportPaths(tflite_file=lite),
+                        checkpoint_path=checkpoint)
+  assert not os.path.exists(lite) and not os.path.exists(lite + '.json')
+
+
 def test_grayscale_export_of_an_rgb_network(tmp_path):
   checkpoint, batch, logits, _ = random_checkpoint(
       str(tmp_path), 'cifarnet', 32, 10, channels=1)
