@@ -97,8 +97,8 @@ def define_performance_flags(mixed_precision='auto'):
                     'none: float32 everywhere. bfloat16: oneDNN bf16 auto '
                     'mixed precision (fp32 variables and updates; 1.7-2.3x '
                     'faster for ResNet/Inception on CPUs with AVX512-BF16 or '
-                    'AMX). auto: bfloat16 when the CPU computes it natively '
-                    'and no GPU is visible, else none.')
+                    'AMX). auto: bfloat16 when the CPU computes it natively, '
+                    'no GPU is visible and there is no --master, else none.')
   flags.DEFINE_bool('xla', False, 'XLA auto-clustering (measured no faster '
                     'on CPUs; see BENCHMARKS.md).')
   flags.DEFINE_integer('inter_op_threads', 0,

@@ -776,11 +776,11 @@ class _WorkerSessionCreator(tf.train.SessionCreator):
 def _monitored_session(cfg, scaffold, hooks, deploy):
   """The chief's MonitoredTrainingSession, or a worker's MonitoredSession."""
   config = _session_config(cfg, deploy)
+  rewrite = config.graph_options.rewrite_options
+  bf16 = rewrite.auto_mixed_precision_onednn_bfloat16 == rewrite.ON
   logging.info('Precision: %s (--mixed_precision=%s)',
-               'bfloat16 compute, float32 variables' if performance
-               .resolve_mixed_precision(cfg.mixed_precision,
-                                        master=cfg.master) == 'bfloat16'
-               else 'float32', cfg.mixed_precision)
+               'bfloat16 compute, float32 variables' if bf16 else 'float32',
+               cfg.mixed_precision)
   # tf.data needs no queue runners; only SyncReplicasOptimizer's chief runner
   # may block at the end, so do not wait the default 2 minutes.
   grace = 5
