@@ -3,7 +3,7 @@
 32x32 RGB PNGs, 50,000 training and 10,000 test images, 10 classes.
 """
 
-from datasets import dataset_utils
+from slim_zoo.datasets import dataset_utils
 
 FILE_PATTERN = 'cifar10_%s.tfrecord'
 SPLITS_TO_SIZES = {'train': 50000, 'test': 10000}

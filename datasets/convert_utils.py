@@ -25,7 +25,8 @@ import sys
 import time
 from typing import Optional
 
-from datasets import dataset_utils
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.errors import UsageError
 
 SIZES_FILENAME = 'split_sizes.json'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
@@ -38,7 +39,7 @@ _MAX_DEFAULT_WORKERS = 8
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-class CorruptImageError(ValueError):
+class CorruptImageError(UsageError):
   """An image file that cannot be decoded."""
 
 
@@ -111,7 +112,7 @@ class ImageCoder:
   """Decodes and re-encodes images with a private TF graph and session."""
 
   def __init__(self):
-    from nets.compat import tf
+    from slim_zoo.nets.compat import tf
     self._tf = tf
     self._graph = tf.Graph()
     with self._graph.as_default():
@@ -142,7 +143,7 @@ class ImageCoder:
   def prepare(self, data, policy):
     """Returns (encoded bytes, format 'jpeg'|'png', height, width)."""
     if policy not in POLICIES:
-      raise ValueError(f'Unknown image policy {policy!r}; valid: {POLICIES}.')
+      raise UsageError(f'Unknown image policy {policy!r}; valid: {POLICIES}.')
     kind = sniff_format(data)
     if kind is None:
       raise CorruptImageError('not a JPEG, PNG, GIF or BMP file')
@@ -266,13 +267,13 @@ def write_splits(splits, policy, num_workers=1, prefix='Converting'):
     {split name: SplitResult(written, skipped)}.
   """
   if num_workers < 1:
-    raise ValueError(f'num_workers must be >= 1, got {num_workers}.')
+    raise UsageError(f'num_workers must be >= 1, got {num_workers}.')
   if policy not in POLICIES:
-    raise ValueError(f'Unknown image policy {policy!r}; valid: {POLICIES}.')
+    raise UsageError(f'Unknown image policy {policy!r}; valid: {POLICIES}.')
   tasks, owners = [], []
   for split, (items, paths) in splits.items():
     if not paths:
-      raise ValueError(f'Split {split!r} needs at least one output shard.')
+      raise UsageError(f'Split {split!r} needs at least one output shard.')
     bounds = [len(items) * i // len(paths) for i in range(len(paths) + 1)]
     for i, path in enumerate(paths):
       tasks.append((path, items[bounds[i]:bounds[i + 1]], policy))

@@ -2,17 +2,17 @@
 
 import importlib
 
-from nets.nets_factory import unknown_name_error
+from slim_zoo.nets.nets_factory import unknown_name_error
 
 # Dataset name -> module with get_split(split_name, dataset_dir, file_pattern).
 _DATASETS = {
-    'cifar10': 'datasets.cifar10',
-    'digits': 'datasets.digits',
-    'flowers': 'datasets.flowers',
-    'image_folder': 'datasets.image_folder',
-    'imagenet': 'datasets.imagenet',
-    'mnist': 'datasets.mnist',
-    'visualwakewords': 'datasets.visualwakewords',
+    'cifar10': 'slim_zoo.datasets.cifar10',
+    'digits': 'slim_zoo.datasets.digits',
+    'flowers': 'slim_zoo.datasets.flowers',
+    'image_folder': 'slim_zoo.datasets.image_folder',
+    'imagenet': 'slim_zoo.datasets.imagenet',
+    'mnist': 'slim_zoo.datasets.mnist',
+    'visualwakewords': 'slim_zoo.datasets.visualwakewords',
 }
 
 

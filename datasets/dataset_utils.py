@@ -19,6 +19,7 @@ import zipfile
 import zlib
 import struct
 from typing import Optional
+from slim_zoo.errors import UsageError
 
 LABELS_FILENAME = 'labels.txt'
 
@@ -31,7 +32,7 @@ KEY_WIDTH = 'image/width'
 KEY_BBOX_PREFIX = 'image/object/bbox/'
 
 
-class DatasetError(ValueError):
+class DatasetError(UsageError):
   """A dataset problem a user can fix (message names the fix)."""
 
 
@@ -107,13 +108,13 @@ def encode_png(pixels):
   import numpy as np
   pixels = np.asarray(pixels)
   if pixels.dtype != np.uint8:
-    raise ValueError(f'encode_png needs uint8 pixels, got {pixels.dtype}.')
+    raise UsageError(f'encode_png needs uint8 pixels, got {pixels.dtype}.')
   if pixels.ndim == 2:
     pixels = pixels[:, :, None]
   height, width, channels = pixels.shape
   color_type = {1: 0, 3: 2, 4: 6}.get(channels)
   if color_type is None:
-    raise ValueError(f'encode_png supports 1, 3 or 4 channels, got {channels}.')
+    raise UsageError(f'encode_png supports 1, 3 or 4 channels, got {channels}.')
   raw = b''.join(b'\x00' + pixels[row].tobytes() for row in range(height))
 
   def chunk(tag, data):

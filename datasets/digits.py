@@ -6,7 +6,7 @@ to 28x28 grayscale (a 20x20 digit centred in a 28x28 frame, like MNIST) and
 writes a fixed, seeded train/test split.
 """
 
-from datasets import dataset_utils
+from slim_zoo.datasets import dataset_utils
 
 FILE_PATTERN = 'digits_%s.tfrecord'
 NUM_TEST = 360

@@ -11,11 +11,11 @@ import shutil
 
 import numpy as np
 
-from datasets import cifar10
-from datasets import dataset_utils
-from datasets.download_and_convert_mnist import examples_from_arrays
-from datasets.download_and_convert_mnist import output_paths
-from datasets.download_and_convert_mnist import outputs_exist
+from slim_zoo.datasets import cifar10
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets.download_and_convert_mnist import examples_from_arrays
+from slim_zoo.datasets.download_and_convert_mnist import output_paths
+from slim_zoo.datasets.download_and_convert_mnist import outputs_exist
 
 DEFAULT_BASE_URL = 'https://www.cs.toronto.edu/~kriz/'
 ARCHIVE = 'cifar-10-binary.tar.gz'

@@ -10,12 +10,12 @@ import os
 
 import numpy as np
 
-from datasets import dataset_utils
-from datasets import digits
-from datasets.download_and_convert_mnist import CLASS_NAMES
-from datasets.download_and_convert_mnist import examples_from_arrays
-from datasets.download_and_convert_mnist import output_paths
-from datasets.download_and_convert_mnist import outputs_exist
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets import digits
+from slim_zoo.datasets.download_and_convert_mnist import CLASS_NAMES
+from slim_zoo.datasets.download_and_convert_mnist import examples_from_arrays
+from slim_zoo.datasets.download_and_convert_mnist import output_paths
+from slim_zoo.datasets.download_and_convert_mnist import outputs_exist
 
 SEED = 20161125
 _DIGIT_SIZE = 20

@@ -11,9 +11,9 @@ split_sizes.json (written last). JPEG bytes are stored unchanged.
 import os
 import shutil
 
-from datasets import convert_utils
-from datasets import dataset_utils
-from datasets import flowers
+from slim_zoo.datasets import convert_utils
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets import flowers
 
 DEFAULT_BASE_URL = 'http://download.tensorflow.org/example_images/'
 ARCHIVE = 'flower_photos.tgz'

@@ -13,9 +13,9 @@ which datasets/image_folder.py reads.
 
 import os
 
-from datasets import convert_utils
-from datasets import dataset_utils
-from datasets import image_folder
+from slim_zoo.datasets import convert_utils
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets import image_folder
 
 SHARD_FORMAT = '{split}-{shard:05d}-of-{num_shards:05d}.tfrecord'
 DEFAULT_VALIDATION_FRACTION = 0.1

@@ -26,10 +26,10 @@ import random
 import re
 import shutil
 
-from datasets import convert_utils
-from datasets import dataset_utils
-from datasets import imagenet
-from datasets import process_bounding_boxes
+from slim_zoo.datasets import convert_utils
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets import imagenet
+from slim_zoo.datasets import process_bounding_boxes
 
 TRAIN_ARCHIVE = 'ILSVRC2012_img_train.tar'
 VALIDATION_ARCHIVE = 'ILSVRC2012_img_val.tar'

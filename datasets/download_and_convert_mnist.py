@@ -10,8 +10,8 @@ import struct
 
 import numpy as np
 
-from datasets import dataset_utils
-from datasets import mnist
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets import mnist
 
 DEFAULT_BASE_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
 _FILES = {

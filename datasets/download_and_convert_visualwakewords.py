@@ -15,8 +15,8 @@ split_sizes.json.
 import json
 import os
 
-from datasets import convert_utils
-from datasets import dataset_utils
+from slim_zoo.datasets import convert_utils
+from slim_zoo.datasets import dataset_utils
 
 DEFAULT_BASE_URL = 'http://images.cocodataset.org/'
 ANNOTATIONS_ARCHIVE = 'annotations/annotations_trainval2014.zip'

@@ -6,8 +6,8 @@ leaving 3,320 for training. When the converter was run on another archive the
 sizes come from the split_sizes.json it wrote.
 """
 
-from datasets import convert_utils
-from datasets import dataset_utils
+from slim_zoo.datasets import convert_utils
+from slim_zoo.datasets import dataset_utils
 
 FILE_PATTERN = 'flowers_%s_*.tfrecord'
 SPLITS_TO_SIZES = {'train': 3320, 'validation': 350}

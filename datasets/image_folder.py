@@ -6,8 +6,8 @@ them to split_sizes.json next to the TFRecords, and this spec reads them, so
 `--dataset_name=image_folder --dataset_dir=DIR` needs no code.
 """
 
-from datasets import convert_utils
-from datasets import dataset_utils
+from slim_zoo.datasets import convert_utils
+from slim_zoo.datasets import dataset_utils
 
 FILE_PATTERN = '%s-*.tfrecord'
 SPLITS = ('train', 'validation')

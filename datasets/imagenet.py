@@ -11,8 +11,8 @@ subset.
 
 import os
 
-from datasets import convert_utils
-from datasets import dataset_utils
+from slim_zoo.datasets import convert_utils
+from slim_zoo.datasets import dataset_utils
 
 FILE_PATTERN = '%s-*'
 SPLITS_TO_SIZES = {'train': 1281167, 'validation': 50000}

@@ -18,8 +18,9 @@ runners.
 
 import dataclasses
 
-from datasets import dataset_utils
-from nets.compat import tf
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.nets.compat import tf
+from slim_zoo.errors import UsageError
 
 AUTOTUNE = tf.data.experimental.AUTOTUNE
 _READ_BUFFER_BYTES = 8 << 20
@@ -100,7 +101,7 @@ def _sample_crop(image_shape, bbox):
   """Inception's distorted crop window of an image of shape [h, w, c]."""
   # The parameters of inception_preprocessing.distorted_bounding_box_crop, so
   # the fused decode samples exactly the crops the preprocessing would.
-  from preprocessing import inception_preprocessing as inception
+  from slim_zoo.preprocessing import inception_preprocessing as inception
   if bbox is None:
     bbox = tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4])
   seed1, seed2 = tf.get_seed(None)
@@ -154,9 +155,9 @@ def build_dataset(spec, preprocessing_fn, config):
     ValueError: for a non-positive batch size or negative reader count.
   """
   if config.batch_size <= 0:
-    raise ValueError(f'batch_size must be positive, got {config.batch_size}.')
+    raise UsageError(f'batch_size must be positive, got {config.batch_size}.')
   if config.num_readers < 0 or (config.num_parallel_calls or 0) < 0:
-    raise ValueError('num_readers and num_parallel_calls must be >= 0, got '
+    raise UsageError('num_readers and num_parallel_calls must be >= 0, got '
                      f'{config.num_readers} and {config.num_parallel_calls}.')
   parallel = config.num_parallel_calls or AUTOTUNE
   height, width = config.image_size

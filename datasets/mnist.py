@@ -3,7 +3,7 @@
 28x28 grayscale PNGs, 60,000 training and 10,000 test images, labels 0-9.
 """
 
-from datasets import dataset_utils
+from slim_zoo.datasets import dataset_utils
 
 FILE_PATTERN = 'mnist_%s.tfrecord'
 SPLITS_TO_SIZES = {'train': 60000, 'test': 10000}

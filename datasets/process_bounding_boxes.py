@@ -28,7 +28,7 @@ import os
 import sys
 import xml.etree.ElementTree as ElementTree
 
-from datasets import dataset_utils
+from slim_zoo.datasets import dataset_utils
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,8 +7,8 @@ train = COCO train2014 (82,783 images), val = COCO val2014 (40,504 images);
 split_sizes.json overrides these when the converter saw other data.
 """
 
-from datasets import convert_utils
-from datasets import dataset_utils
+from slim_zoo.datasets import convert_utils
+from slim_zoo.datasets import dataset_utils
 
 FILE_PATTERN = '%s.record-*'
 SPLITS_TO_SIZES = {'train': 82783, 'val': 40504}

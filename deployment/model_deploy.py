@@ -46,7 +46,8 @@ its CPU devices), or through a gRPC cluster (start_tf_server.py).
 
 import collections
 
-from nets.compat import slim, tf
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.errors import UsageError
 
 __all__ = [
     'Clone', 'DeployedModel', 'DeploymentConfig', 'create_clones',
@@ -81,16 +82,16 @@ _VARIABLE_OP_TYPES = frozenset([
 
 def _check_int(name, value, minimum):
   if isinstance(value, bool) or not isinstance(value, int):
-    raise ValueError(f'DeploymentConfig: {name} must be an integer >= '
+    raise UsageError(f'DeploymentConfig: {name} must be an integer >= '
                      f'{minimum}, got {value!r}.')
   if value < minimum:
-    raise ValueError(f'DeploymentConfig: {name} must be >= {minimum}, got '
+    raise UsageError(f'DeploymentConfig: {name} must be >= {minimum}, got '
                      f'{value}.')
 
 
 def _check_job_name(name, value):
   if not isinstance(value, str) or not value or '/' in value or ':' in value:
-    raise ValueError(f'DeploymentConfig: {name} must be a non-empty job name '
+    raise UsageError(f'DeploymentConfig: {name} must be a non-empty job name '
                      f'without "/" or ":" (e.g. "worker", "ps"), got '
                      f'{value!r}.')
 
@@ -154,20 +155,20 @@ class DeploymentConfig:
     _check_int('num_ps_tasks', num_ps_tasks, 0)
     _check_int('replica_id', replica_id, 0)
     if not isinstance(clone_on_cpu, bool):
-      raise ValueError(f'DeploymentConfig: clone_on_cpu must be True or '
+      raise UsageError(f'DeploymentConfig: clone_on_cpu must be True or '
                        f'False, got {clone_on_cpu!r}.')
     if replica_id >= num_replicas:
-      raise ValueError(f'DeploymentConfig: replica_id={replica_id} is out of '
+      raise UsageError(f'DeploymentConfig: replica_id={replica_id} is out of '
                        f'range for num_replicas={num_replicas}; valid ids are '
                        f'0..{num_replicas - 1}.')
     if num_replicas > 1 and num_ps_tasks == 0:
-      raise ValueError(f'DeploymentConfig: num_replicas={num_replicas} needs '
+      raise UsageError(f'DeploymentConfig: num_replicas={num_replicas} needs '
                        'parameter servers to share the variables; set '
                        'num_ps_tasks >= 1.')
     _check_job_name('worker_job_name', worker_job_name)
     _check_job_name('ps_job_name', ps_job_name)
     if num_ps_tasks > 0 and worker_job_name == ps_job_name:
-      raise ValueError(f'DeploymentConfig: worker_job_name and ps_job_name '
+      raise UsageError(f'DeploymentConfig: worker_job_name and ps_job_name '
                        f'are both {worker_job_name!r}; use two different job '
                        'names (e.g. "worker" and "ps").')
     self._num_clones = num_clones
@@ -314,7 +315,7 @@ class DeploymentConfig:
   def _check_clone_index(self, clone_index):
     if (isinstance(clone_index, bool) or not isinstance(clone_index, int) or
         not 0 <= clone_index < self._num_clones):
-      raise ValueError(f'clone_index must be an integer in [0, '
+      raise UsageError(f'clone_index must be an integer in [0, '
                        f'{self._num_clones}) for num_clones='
                        f'{self._num_clones}, got {clone_index!r}.')
 
@@ -411,7 +412,7 @@ def _sum_clones_gradients(clone_grads):
   for grad_and_vars in zip(*clone_grads):
     var = grad_and_vars[0][1]
     if any(v is not var for _, v in grad_and_vars):
-      raise ValueError('optimize_clones: the clones computed gradients for '
+      raise UsageError('optimize_clones: the clones computed gradients for '
                        'different variables; pass the same var_list to '
                        'every clone.')
     grads = [g for g, _ in grad_and_vars if g is not None]

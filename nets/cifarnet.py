@@ -5,8 +5,8 @@ layers and a linear classifier. Variable names match the TF-Slim `CifarNet`
 scope.
 """
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints
 
 
 def _trunc_normal(stddev):

@@ -18,14 +18,70 @@ directly; that guarantees the workarounds run first. Graph mode is enabled
 here because every builder in this project is a TF1-style graph function.
 """
 
+import contextlib
 import importlib
 import os
+import re
 import sys
+import tempfile
 import warnings
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import tensorflow.compat.v1 as tf  # noqa: E402
+# TensorFlow 2.21's start-up lines on a machine without a GPU: its C++ code
+# logs them before absl logging is initialised, so TF_CPP_MIN_LOG_LEVEL does
+# not reach them; two libraries log each, so they come twice. They say
+# nothing a user can act on. Only these lines are dropped, and only while
+# TensorFlow is imported and its devices are listed; anything else written
+# to stderr in that window is passed on.
+_BANNER = re.compile(
+    r'All log messages before absl::InitializeLog\(\) is called'
+    r'|cudart_stub\.cc.*Could not find cuda drivers'
+    r'|cuda_(platform|executor|diagnostics)\.cc'
+    r'|failed call to cuInit'
+    r'|cpu_feature_guard\.cc'
+    r'|^To enable the following instructions: .* rebuild TensorFlow'
+    r'|port\.cc.*oneDNN custom operations are on'
+    r'|Unable to register cu(DNN|FFT|BLAS) factory'
+    r'|TF-TRT Warning')
+
+
+@contextlib.contextmanager
+def _drop_start_up_banner():
+  """Filters TensorFlow's start-up banner out of this process's stderr."""
+  if os.environ.get('SLIM_ZOO_TF_BANNER') == '1':  # Debugging TensorFlow.
+    yield
+    return
+  try:
+    sys.stderr.flush()
+    saved = os.dup(2)
+  except (OSError, ValueError):  # No real stderr (embedded interpreter).
+    yield
+    return
+  with tempfile.TemporaryFile(mode='w+b') as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      yield
+    finally:
+      try:
+        sys.stderr.flush()
+      except ValueError:
+        pass
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      kept = [line for line in captured.read().decode(
+          'utf-8', 'replace').splitlines(keepends=True)
+              if not _BANNER.search(line)]
+      if kept:
+        sys.stderr.write(''.join(kept))
+        sys.stderr.flush()
+
+
+with _drop_start_up_banner():
+  import tensorflow.compat.v1 as tf  # noqa: E402
+  # Device discovery (cuInit) logs too; do it now, inside the filter.
+  tf.config.list_physical_devices()
 from tensorflow.python.framework import ops as _ops  # noqa: E402
 from tensorflow.python.framework import tensor as _tensor  # noqa: E402
 from tensorflow.python.ops import control_flow_ops as _cf_ops  # noqa: E402

@@ -13,8 +13,9 @@ residual_blocks/, decoder/, output/) as in TF-Slim; open a variable scope
 around the call to name a generator.
 """
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints
+from slim_zoo.errors import UsageError
 
 UPSAMPLE_METHODS = ('nn_upsample_conv', 'bilinear_upsample_conv',
                     'conv2d_transpose')
@@ -78,7 +79,7 @@ def cyclegan_upsample(net, num_outputs, stride, method='conv2d_transpose',
     ValueError: for an unknown `method`.
   """
   if method not in UPSAMPLE_METHODS:
-    raise ValueError(f'Unknown upsample method {method!r}; valid methods are '
+    raise UsageError(f'Unknown upsample method {method!r}; valid methods are '
                      f'{", ".join(UPSAMPLE_METHODS)}.')
   with tf.variable_scope('upconv'):
     if method == 'conv2d_transpose':
@@ -132,17 +133,17 @@ def cyclegan_generator_resnet(images, arg_scope_fn=cyclegan_arg_scope,
   """
   del is_training
   if images.shape.ndims != 4:
-    raise ValueError(f'The generator takes images [batch, height, width, '
+    raise UsageError(f'The generator takes images [batch, height, width, '
                      f'channels], got an input of shape {images.shape}.')
   _, height, width, num_outputs = images.shape.as_list()
   for name, size in (('height', height), ('width', width)):
     if size is not None and size % 4:
-      raise ValueError(
+      raise UsageError(
           f'The CycleGAN generator downsamples twice by 2, so the input '
           f'{name} must be a multiple of 4; got {size}. Resize or crop to '
           f'e.g. {size - size % 4 or 4}.')
   if num_outputs is None:
-    raise ValueError(f'The generator needs a static channel count to '
+    raise UsageError(f'The generator needs a static channel count to '
                      f'produce an image of the same shape; got {images.shape}.')
   if isinstance(kernel_size, int):
     kernel_size = [kernel_size, kernel_size]

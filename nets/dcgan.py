@@ -17,8 +17,9 @@ the rest of a training checkpoint.
 
 import math
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints
+from slim_zoo.errors import UsageError
 
 
 def _is_power_of_2(value):
@@ -32,25 +33,25 @@ def _batch_norm_args(is_training, fused_batch_norm):
 
 def _check_depth(depth):
   if not isinstance(depth, int) or depth <= 0:
-    raise ValueError(f'depth must be a positive int, got {depth!r}.')
+    raise UsageError(f'depth must be a positive int, got {depth!r}.')
 
 
 def _validate_image_inputs(inputs):
   """Raises ValueError unless `inputs` is [batch, s, s, c] with s = 2**k."""
   shape = inputs.shape
   if shape.ndims != 4:
-    raise ValueError(f'The discriminator takes images [batch, size, size, '
+    raise UsageError(f'The discriminator takes images [batch, size, size, '
                      f'channels], got an input of shape {shape}.')
   height, width = shape.as_list()[1:3]
   if height is None or width is None:
-    raise ValueError(f'The discriminator needs a static image size to choose '
+    raise UsageError(f'The discriminator needs a static image size to choose '
                      f'its number of layers, got shape {shape}; give the '
                      f'input placeholder a fixed height and width.')
   if height != width:
-    raise ValueError(f'The discriminator takes square images, got '
+    raise UsageError(f'The discriminator takes square images, got '
                      f'{height}x{width}; resize or crop to a square.')
   if not _is_power_of_2(width):
-    raise ValueError(f'The discriminator takes images whose size is a power '
+    raise UsageError(f'The discriminator takes images whose size is a power '
                      f'of 2 (e.g. 32, 64), got {width}; resize the images.')
 
 
@@ -134,10 +135,10 @@ def generator(inputs, depth=64, final_size=32, num_outputs=3,
       at least 8, or `depth` is not positive.
   """
   if inputs.shape.ndims != 2:
-    raise ValueError(f'The generator takes noise vectors [batch, noise_dim], '
+    raise UsageError(f'The generator takes noise vectors [batch, noise_dim], '
                      f'got an input of shape {inputs.shape}.')
   if not _is_power_of_2(final_size) or final_size < 8:
-    raise ValueError(f'final_size must be a power of 2 of at least 8 (e.g. '
+    raise UsageError(f'final_size must be a power of 2 of at least 8 (e.g. '
                      f'32, 64), got {final_size!r}.')
   _check_depth(depth)
   num_layers = int(math.log2(final_size)) - 1

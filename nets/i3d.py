@@ -9,8 +9,8 @@ gating. The trunk is shared with S3D-G in `nets.i3d_utils`; variable names
 match the published Kinetics-400 checkpoint (scope `InceptionV1`).
 """
 
-from nets import i3d_utils
-from nets.compat import slim
+from slim_zoo.nets import i3d_utils
+from slim_zoo.nets.compat import slim
 
 # The options of the shared trunk that make it I3D.
 _I3D_OPTIONS = dict(first_temporal_kernel_size=7,

@@ -21,8 +21,9 @@ Videos are 5-D tensors: [batch, frames, height, width, channels] ('NDHWC') or
 
 import collections
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.errors import UsageError
 
 DATA_FORMATS = ('NDHWC', 'NCDHW')
 FIRST_TEMPORAL_KERNEL_SIZES = (1, 3, 5, 7)
@@ -68,7 +69,7 @@ def _triple(value, name):
     return [value] * 3
   value = list(value)
   if len(value) != 3:
-    raise ValueError(f'{name} must be one int or three ints [time, height, '
+    raise UsageError(f'{name} must be one int or three ints [time, height, '
                      f'width], got {value!r}.')
   return value
 
@@ -81,14 +82,14 @@ def check_video_input(inputs, data_format='NDHWC'):
     data_format: 'NDHWC' or 'NCDHW'.
   """
   if data_format not in DATA_FORMATS:
-    raise ValueError(f'data_format must be one of {DATA_FORMATS}, got '
+    raise UsageError(f'data_format must be one of {DATA_FORMATS}, got '
                      f'{data_format!r}.')
   rank = inputs.shape.ndims
   if rank != 5:
     layout = ('[batch, frames, height, width, channels]'
               if data_format == 'NDHWC' else
               '[batch, channels, frames, height, width]')
-    raise ValueError(
+    raise UsageError(
         f'Video networks take a 5-D input {layout} ({data_format}), got an '
         f'input of rank {rank} and shape {inputs.shape}. Stack the frames of '
         f'each clip on a time axis (a single image is a 1-frame clip).')
@@ -127,7 +128,7 @@ def conv3d_spatiotemporal(inputs, num_outputs, kernel_size, stride=1,
     return slim.conv3d(inputs, num_outputs, kernel_size, stride=stride,
                        scope=scope, **kwargs)
   if not scope:
-    raise ValueError('A separable conv3d_spatiotemporal needs a scope to name '
+    raise UsageError('A separable conv3d_spatiotemporal needs a scope to name '
                      'its temporal part; pass scope=...')
   net = slim.conv3d(inputs, num_outputs, [1] + kernel_size[1:],
                     stride=[1] + stride[1:], scope=scope, **kwargs)
@@ -243,7 +244,7 @@ def reduced_kernel_size_3d(input_tensor, kernel_size):
   kernel_size = _triple(kernel_size, 'kernel_size')
   shape = input_tensor.shape.as_list() if input_tensor.shape.ndims else None
   if shape is None or len(shape) != 5:
-    raise ValueError(f'reduced_kernel_size_3d needs a 5-D NDHWC tensor, got '
+    raise UsageError(f'reduced_kernel_size_3d needs a 5-D NDHWC tensor, got '
                      f'shape {input_tensor.shape}.')
   if None in shape[1:4]:
     return kernel_size
@@ -252,7 +253,7 @@ def reduced_kernel_size_3d(input_tensor, kernel_size):
 
 def _check_start_point(value, name):
   if value is not None and value not in START_POINTS:
-    raise ValueError(f'{name} must be None or one of {", ".join(START_POINTS)}'
+    raise UsageError(f'{name} must be None or one of {", ".join(START_POINTS)}'
                      f'; got {value!r}.')
 
 
@@ -294,14 +295,14 @@ def inception_v1_3d_base(inputs, first_temporal_kernel_size=3,
   check_video_input(inputs, data_format)
   validate_depth_multiplier(depth_multiplier)
   if first_temporal_kernel_size not in FIRST_TEMPORAL_KERNEL_SIZES:
-    raise ValueError(f'first_temporal_kernel_size must be one of '
+    raise UsageError(f'first_temporal_kernel_size must be one of '
                      f'{FIRST_TEMPORAL_KERNEL_SIZES}, got '
                      f'{first_temporal_kernel_size!r}.')
   _check_start_point(temporal_conv_startat, 'temporal_conv_startat')
   _check_start_point(gating_startat, 'gating_startat')
   if final_endpoint is not None and final_endpoint not in END_POINTS:
     # Checked before building: the whole trunk is slow to build for nothing.
-    raise ValueError(f'Unknown final endpoint {final_endpoint!r}; valid end '
+    raise UsageError(f'Unknown final endpoint {final_endpoint!r}; valid end '
                      f'points are: {", ".join(END_POINTS)}.')
 
   def depth(d):

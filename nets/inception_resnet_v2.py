@@ -9,8 +9,9 @@ Reduction-B (Mixed_7a), 9 x Block8, a last Block8 without activation and a
 projection of its concatenated branches to its input.
 """
 
-from nets import inception_utils
-from nets.compat import slim, tf
+from slim_zoo.nets import inception_utils
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.errors import UsageError
 
 
 def _identity_depth(d):
@@ -127,14 +128,14 @@ def inception_resnet_v2_base(inputs, final_endpoint='Conv2d_7b_1x1',
       or output_stride 8 with an end point past PreAuxLogits.
   """
   if output_stride not in (8, 16):
-    raise ValueError(f'output_stride must be 8 or 16, got {output_stride!r}.')
+    raise UsageError(f'output_stride must be 8 or 16, got {output_stride!r}.')
   depth = inception_utils.depth_fn(depth_multiplier, min_depth)
   end_points = inception_utils.new_end_points(final_endpoint, END_POINTS)
   padding = 'SAME' if align_feature_maps else 'VALID'
   use_atrous = output_stride == 8
   if use_atrous and (final_endpoint is None or END_POINTS.index(final_endpoint)
                      > END_POINTS.index('PreAuxLogits')):
-    raise ValueError(
+    raise UsageError(
         f'output_stride=8 only reaches PreAuxLogits, but final_endpoint is '
         f"{final_endpoint!r}; pass final_endpoint='PreAuxLogits' (or an "
         'earlier one) or output_stride=16.')

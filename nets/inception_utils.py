@@ -6,8 +6,9 @@ fail-fast end point check and the kernel-size reduction that lets the fixed
 pooling and auxiliary heads run on inputs smaller than the default size.
 """
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.errors import UsageError
 
 
 def trunc_normal(stddev):
@@ -82,7 +83,7 @@ def static_spatial_size(input_tensor, what):
   """
   size = input_tensor.get_shape().as_list()[1:3]
   if None in size:
-    raise ValueError(
+    raise UsageError(
         f'{what} sizes its kernel from the feature map, but the feature map '
         f'{input_tensor.name} has unknown spatial size {size}; give the input '
         'a static height and width or pass create_aux_logits=False.')

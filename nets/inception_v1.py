@@ -10,8 +10,8 @@ read by one module builder.
 
 import collections
 
-from nets import inception_utils
-from nets.compat import slim, tf
+from slim_zoo.nets import inception_utils
+from slim_zoo.nets.compat import slim, tf
 
 # One Inception module: output depths of Branch_0 1x1; Branch_1 1x1 and 3x3;
 # Branch_2 1x1 and 3x3; Branch_3 1x1 after the max pool.

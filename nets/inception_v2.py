@@ -11,8 +11,9 @@ so the body is a table of depths read by two block builders.
 
 import collections
 
-from nets import inception_utils
-from nets.compat import slim, tf
+from slim_zoo.nets import inception_utils
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.errors import UsageError
 
 trunc_normal = inception_utils.trunc_normal
 
@@ -132,10 +133,10 @@ def inception_v2_base(inputs, final_endpoint='Mixed_5c', min_depth=16,
   """
   depth = inception_utils.depth_fn(depth_multiplier, min_depth)
   if data_format not in ('NHWC', 'NCHW'):
-    raise ValueError(f"data_format must be 'NHWC' or 'NCHW', got "
+    raise UsageError(f"data_format must be 'NHWC' or 'NCHW', got "
                      f'{data_format!r}.')
   if data_format == 'NCHW' and use_separable_conv:
-    raise ValueError("data_format='NCHW' needs use_separable_conv=False: "
+    raise UsageError("data_format='NCHW' needs use_separable_conv=False: "
                      'separable convolutions only support NHWC.')
   concat_dim = 3 if data_format == 'NHWC' else 1
   end_points = inception_utils.new_end_points(final_endpoint, END_POINTS)

@@ -9,8 +9,8 @@ and a generic block builder would have to carry every exception as data.
 Blocks that repeat one layout are loops over their few differences.
 """
 
-from nets import inception_utils
-from nets.compat import slim, tf
+from slim_zoo.nets import inception_utils
+from slim_zoo.nets.compat import slim, tf
 
 trunc_normal = inception_utils.trunc_normal
 

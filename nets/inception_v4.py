@@ -8,8 +8,8 @@ Reduction-B and 3 Inception-C blocks; each block kind is one function and
 the sequence is a table.
 """
 
-from nets import inception_utils
-from nets.compat import slim, tf
+from slim_zoo.nets import inception_utils
+from slim_zoo.nets.compat import slim, tf
 
 
 def _identity_depth(d):

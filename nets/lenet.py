@@ -5,8 +5,8 @@ in the TF-Slim variant (ReLU, max pooling, dropout). Variable names match the
 TF-Slim `LeNet` scope.
 """
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints
 
 
 def lenet(images, num_classes=10, is_training=False, dropout_keep_prob=0.5,

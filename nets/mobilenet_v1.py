@@ -12,8 +12,9 @@ multipliers (1.0, 0.75, 0.5, 0.25) are builder arguments, not new functions.
 
 import collections
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.errors import UsageError
 
 Conv = collections.namedtuple('Conv', ['kernel', 'stride', 'depth'])
 Conv.__doc__ = """A full convolution + batch norm + ReLU6 layer.
@@ -122,16 +123,16 @@ def mobilenet_v1_base(inputs, final_endpoint='Conv2d_13_pointwise',
   """
   validate_depth_multiplier(depth_multiplier)
   if output_stride is not None and output_stride not in _VALID_OUTPUT_STRIDES:
-    raise ValueError(f'output_stride must be None or one of '
+    raise UsageError(f'output_stride must be None or one of '
                      f'{_VALID_OUTPUT_STRIDES}, got {output_stride!r}.')
   conv_defs = MOBILENETV1_CONV_DEFS if conv_defs is None else tuple(conv_defs)
   for i, conv_def in enumerate(conv_defs):
     if not isinstance(conv_def, (Conv, DepthSepConv)):
-      raise ValueError(f'conv_defs[{i}] is {conv_def!r}; every layer must be '
+      raise UsageError(f'conv_defs[{i}] is {conv_def!r}; every layer must be '
                        f'a mobilenet_v1.Conv or mobilenet_v1.DepthSepConv.')
   valid_names = _end_point_names(conv_defs)
   if final_endpoint is not None and final_endpoint not in valid_names:
-    raise ValueError(f'Unknown final endpoint {final_endpoint!r}; valid end '
+    raise UsageError(f'Unknown final endpoint {final_endpoint!r}; valid end '
                      f'points are: {", ".join(valid_names)}.')
 
   def depth(d):
@@ -229,7 +230,7 @@ def mobilenet_v1(inputs, num_classes=1000, dropout_keep_prob=0.999,
     ValueError: if `inputs` is not rank 4, or see `mobilenet_v1_base`.
   """
   if inputs.shape.rank != 4:
-    raise ValueError(f'mobilenet_v1 expects images [batch, height, width, '
+    raise UsageError(f'mobilenet_v1 expects images [batch, height, width, '
                      f'channels], got shape {inputs.shape}.')
   with tf.variable_scope(scope, 'MobilenetV1', [inputs], reuse=reuse) as sc:
     with slim.arg_scope([slim.dropout], is_training=is_training):

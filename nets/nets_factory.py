@@ -15,7 +15,8 @@ import functools
 import importlib
 from typing import Any, Callable, Optional
 
-from nets.compat import slim
+from slim_zoo.nets.compat import slim
+from slim_zoo.errors import UsageError
 
 _DOWNLOAD = 'http://download.tensorflow.org/models/'
 _MOBILENET_V1 = _DOWNLOAD + 'mobilenet_v1_2018_08_02/'
@@ -99,8 +100,9 @@ class NetSpec:
 
 
 def _load(path):
+  """'nets.vgg:vgg_16' -> the function (paths read as in TF-Slim's layout)."""
   module_name, _, attr = path.partition(':')
-  return getattr(importlib.import_module(module_name), attr)
+  return getattr(importlib.import_module('slim_zoo.' + module_name), attr)
 
 
 def _spec(name, builder, arg_scope, size, classes, preprocessing, logits_scopes,
@@ -338,7 +340,7 @@ def unknown_name_error(kind, name, valid):
   """ValueError naming an unknown `name`, the closest valid names, and all."""
   close = difflib.get_close_matches(str(name), list(valid), n=3, cutoff=0.5)
   hint = f' Did you mean {", ".join(close)}?' if close else ''
-  return ValueError(f'Unknown {kind} {name!r}.{hint} '
+  return UsageError(f'Unknown {kind} {name!r}.{hint} '
                     f'Valid names: {", ".join(sorted(valid))}.')
 
 

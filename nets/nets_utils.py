@@ -1,6 +1,7 @@
 """Small helpers shared by every network builder."""
 
 import collections
+from slim_zoo.errors import UsageError
 
 
 class EndPoints(collections.OrderedDict):
@@ -28,12 +29,12 @@ class EndPoints(collections.OrderedDict):
     if self.final_endpoint is None or self.final_endpoint in self:
       return
     valid = list(valid_names) if valid_names is not None else list(self)
-    raise ValueError(f'Unknown final endpoint {self.final_endpoint!r}; valid '
+    raise UsageError(f'Unknown final endpoint {self.final_endpoint!r}; valid '
                      f'end points are: {", ".join(valid)}.')
 
 
 def validate_depth_multiplier(depth_multiplier):
   """Raises ValueError unless depth_multiplier is a positive number."""
   if not isinstance(depth_multiplier, (int, float)) or depth_multiplier <= 0:
-    raise ValueError(f'depth_multiplier must be greater than zero, got '
+    raise UsageError(f'depth_multiplier must be greater than zero, got '
                      f'{depth_multiplier!r}.')

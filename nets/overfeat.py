@@ -8,9 +8,9 @@ pooling; the fully connected layers are convolutions (see
 window evaluation work: inputs larger than 231 give spatial logits.
 """
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints
-from nets.vgg import conv_classifier_head
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints
+from slim_zoo.nets.vgg import conv_classifier_head
 
 
 def _trunc_normal(stddev):

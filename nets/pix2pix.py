@@ -14,8 +14,9 @@ variable scope around a call to name a network.
 
 import collections
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints
+from slim_zoo.errors import UsageError
 
 UPSAMPLE_METHODS = ('nn_upsample_conv', 'conv2d_transpose')
 _INSTANCE_NORM_PARAMS = {'center': True, 'scale': True, 'epsilon': 1e-5}
@@ -91,7 +92,7 @@ def upsample(net, num_outputs, kernel_size, method='nn_upsample_conv'):
     ValueError: for an unknown `method`.
   """
   if method not in UPSAMPLE_METHODS:
-    raise ValueError(f'Unknown upsample method {method!r}; valid methods are '
+    raise UsageError(f'Unknown upsample method {method!r}; valid methods are '
                      f'{", ".join(UPSAMPLE_METHODS)}.')
   if method == 'conv2d_transpose':
     return slim.conv2d_transpose(net, num_outputs, [4, 4], stride=kernel_size,
@@ -130,17 +131,17 @@ def pix2pix_generator(net, num_outputs, blocks=None,
   del is_training
   blocks = list(blocks) if blocks is not None else _default_generator_blocks()
   if not blocks:
-    raise ValueError('blocks must list at least one Block.')
+    raise UsageError('blocks must list at least one Block.')
   if upsample_method not in UPSAMPLE_METHODS:
-    raise ValueError(f'Unknown upsample method {upsample_method!r}; valid '
+    raise UsageError(f'Unknown upsample method {upsample_method!r}; valid '
                      f'methods are {", ".join(UPSAMPLE_METHODS)}.')
   if net.shape.ndims != 4:
-    raise ValueError(f'The generator takes images [batch, height, width, '
+    raise UsageError(f'The generator takes images [batch, height, width, '
                      f'channels], got an input of shape {net.shape}.')
   factor = 2**len(blocks)
   for name, size in zip(('height', 'width'), net.shape.as_list()[1:3]):
     if size is not None and size % factor:
-      raise ValueError(
+      raise UsageError(
           f'With {len(blocks)} blocks the U-Net halves the input '
           f'{len(blocks)} times, so its {name} must be a multiple of '
           f'{factor}; got {size}. Resize the input or use fewer blocks.')
@@ -214,10 +215,10 @@ def pix2pix_discriminator(net, num_filters, padding=2, pad_mode='REFLECT',
   del is_training
   num_filters = list(num_filters)
   if len(num_filters) < 2:
-    raise ValueError(f'num_filters must list at least two layers (e.g. '
+    raise UsageError(f'num_filters must list at least two layers (e.g. '
                      f'[64, 128, 256, 512]), got {num_filters!r}.')
   if net.shape.ndims != 4:
-    raise ValueError(f'The discriminator takes images [batch, height, width, '
+    raise UsageError(f'The discriminator takes images [batch, height, width, '
                      f'channels], got an input of shape {net.shape}.')
   num_layers = len(num_filters)
 

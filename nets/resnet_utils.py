@@ -17,8 +17,9 @@ variables identical and only changes the feature-map resolution
 
 import collections
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.errors import UsageError
 
 
 class Block(collections.namedtuple('Block', ['scope', 'unit_fn', 'args'])):
@@ -89,7 +90,7 @@ def imagenet_blocks(unit_fn, depth, min_base_depth=8, depth_multiplier=1):
       not positive.
   """
   if depth not in _IMAGENET_UNITS:
-    raise ValueError(
+    raise UsageError(
         f'ResNet depth {depth!r} has no unit table; valid depths are '
         f'{", ".join(map(str, _IMAGENET_UNITS))}. For another architecture '
         f'pass your own blocks to the generic resnet_v1/resnet_v2 builder.')
@@ -195,7 +196,7 @@ def stack_blocks_dense(net, blocks, output_stride=None,
   if output_stride is not None:
     reachable = _reachable_strides(blocks)
     if output_stride not in reachable:
-      raise ValueError(
+      raise UsageError(
           f'output_stride {output_stride!r} cannot be reached by these blocks; '
           f'valid values are {", ".join(map(str, reachable))} or None.')
   current_stride = 1
@@ -251,7 +252,7 @@ def build_resnet(inputs, blocks, num_classes, is_training, global_pool,
   if output_stride is not None:
     valid = [root_stride * s for s in _reachable_strides(blocks)]
     if output_stride not in valid:
-      raise ValueError(
+      raise UsageError(
           f'output_stride must be one of {", ".join(map(str, valid))} or None '
           f'(the strides this network passes through), got {output_stride!r}.')
     output_stride //= root_stride

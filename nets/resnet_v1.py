@@ -8,8 +8,8 @@ machinery live in resnet_utils; this module adds the v1 bottleneck unit and
 the named variants resnet_v1_50/101/152/200.
 """
 
-from nets import resnet_utils
-from nets.compat import slim, tf
+from slim_zoo.nets import resnet_utils
+from slim_zoo.nets.compat import slim, tf
 
 resnet_arg_scope = resnet_utils.resnet_arg_scope
 

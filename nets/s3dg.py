@@ -12,8 +12,8 @@ trunk is shared with I3D in `nets.i3d_utils`; variable names match the
 published Kinetics-400 checkpoint (scope `InceptionV1`).
 """
 
-from nets import i3d_utils
-from nets.compat import slim
+from slim_zoo.nets import i3d_utils
+from slim_zoo.nets.compat import slim
 
 
 def s3dg_base(inputs, first_temporal_kernel_size=3,

@@ -11,8 +11,9 @@ are rows of `_CONVS_PER_BLOCK` read by one builder. `conv_classifier_head`
 is the fc6-fc7-fc8 head shared with AlexNet and OverFeat.
 """
 
-from nets.compat import slim, tf
-from nets.nets_utils import EndPoints
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.nets_utils import EndPoints
+from slim_zoo.errors import UsageError
 
 _BLOCK_DEPTHS = (64, 128, 256, 512, 512)
 # 3x3 convolutions in each of the five blocks, per configuration of the paper.
@@ -62,13 +63,13 @@ def conv_classifier_head(net, end_points, scope_name, num_classes,
       smaller than the fc6 kernel with 'VALID' padding.
   """
   if fc_conv_padding not in _FC_CONV_PADDINGS:
-    raise ValueError(
+    raise UsageError(
         f'fc_conv_padding must be one of {", ".join(_FC_CONV_PADDINGS)}, got '
         f'{fc_conv_padding!r}.')
   height, width = net.shape.as_list()[1:3]
   if fc_conv_padding == 'VALID' and any(
       d is not None and d < fc6_kernel for d in (height, width)):
-    raise ValueError(
+    raise UsageError(
         f'{scope_name}: the input is too small; the last feature map is '
         f'{height}x{width} but fc6 needs at least {fc6_kernel}x{fc6_kernel}. '
         f'Use the default image size or larger, or fc_conv_padding=\'SAME\'.')
@@ -125,7 +126,7 @@ def vgg(inputs, convs_per_block, num_classes=1000, is_training=True,
       too small for 'VALID' fc6.
   """
   if len(convs_per_block) != len(_BLOCK_DEPTHS):
-    raise ValueError(
+    raise UsageError(
         f'convs_per_block must give {len(_BLOCK_DEPTHS)} counts (one per '
         f'block), got {convs_per_block!r}.')
   end_points = EndPoints()

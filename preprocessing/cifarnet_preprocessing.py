@@ -5,8 +5,8 @@ left-right flip, random brightness and contrast, per-image standardization.
 Evaluation: central crop (or pad) to size and per-image standardization.
 """
 
-from nets.compat import tf
-from preprocessing import image_utils
+from slim_zoo.nets.compat import tf
+from slim_zoo.preprocessing import image_utils
 
 _PADDING = 4
 # TF-Slim used a brightness delta of 63 on [0, 255] pixels.

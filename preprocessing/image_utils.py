@@ -1,6 +1,7 @@
 """Conversions every preprocessing family shares."""
 
-from nets.compat import tf
+from slim_zoo.nets.compat import tf
+from slim_zoo.errors import UsageError
 
 
 def to_float01(image):
@@ -29,5 +30,5 @@ def check_rank3(image):
   """Raises ValueError unless `image` is a [height, width, channels] tensor."""
   rank = image.shape.ndims
   if rank is not None and rank != 3:
-    raise ValueError(f'Expected an image of rank 3 [height, width, channels], '
+    raise UsageError(f'Expected an image of rank 3 [height, width, channels], '
                      f'got shape {image.shape.as_list()}.')

@@ -16,8 +16,9 @@ random ops are used (no Python randomness), so the functions are safe inside
 `tf.data` map functions.
 """
 
-from nets.compat import tf
-from preprocessing import image_utils
+from slim_zoo.nets.compat import tf
+from slim_zoo.preprocessing import image_utils
+from slim_zoo.errors import UsageError
 
 # tf.image.sample_distorted_bounding_box settings of the published recipe.
 _MIN_OBJECT_COVERED = 0.1
@@ -115,7 +116,7 @@ def distort_color(image, color_ordering=0, fast_mode=True, seed=None,
     else:
       orderings = _FAST_COLOR_ORDERINGS if fast_mode else _COLOR_ORDERINGS
     if not 0 <= color_ordering < len(orderings):
-      raise ValueError(f'color_ordering={color_ordering} is out of range: '
+      raise UsageError(f'color_ordering={color_ordering} is out of range: '
                        f'valid values are 0 to {len(orderings) - 1} here '
                        f'(fast_mode={fast_mode}).')
     for op in orderings[color_ordering]:
@@ -140,7 +141,7 @@ def _check_bbox(bbox):
   shape = bbox.shape
   if shape.ndims is not None and (
       shape.ndims != 3 or (shape[-1] is not None and shape[-1] != 4)):
-    raise ValueError(f'bbox must have shape [1, num_boxes, 4] (ymin, xmin, '
+    raise UsageError(f'bbox must have shape [1, num_boxes, 4] (ymin, xmin, '
                      f'ymax, xmax in [0, 1]), got {shape.as_list()}; wrap a '
                      f'single box as [[[ymin, xmin, ymax, xmax]]].')
   return bbox
@@ -292,7 +293,7 @@ def preprocess_for_eval(image, height, width,
     ValueError: if `central_fraction` is outside (0, 1].
   """
   if central_fraction is not None and not 0.0 < central_fraction <= 1.0:
-    raise ValueError(f'central_fraction={central_fraction} is invalid: use a '
+    raise UsageError(f'central_fraction={central_fraction} is invalid: use a '
                      f'fraction in (0, 1], or None for no crop.')
   with tf.name_scope(scope, 'eval_image', [image, height, width]):
     image = image_utils.to_float01(image)

@@ -1,7 +1,7 @@
 """LeNet preprocessing: crop or pad to size, scale to [-1, 1]."""
 
-from nets.compat import tf
-from preprocessing import image_utils
+from slim_zoo.nets.compat import tf
+from slim_zoo.preprocessing import image_utils
 
 
 def preprocess_image(image, output_height, output_width, is_training=False,

@@ -6,15 +6,16 @@ this module only maps family names to their modules.
 
 import importlib
 
-from nets import nets_factory
+from slim_zoo.nets import nets_factory
+from slim_zoo.errors import UsageError
 
 # Family name -> module implementing preprocess_image(image, h, w, is_training,
 # **kwargs). Keyed by preprocessing family, not by network name.
 _FAMILIES = {
-    'cifarnet': 'preprocessing.cifarnet_preprocessing',
-    'inception': 'preprocessing.inception_preprocessing',
-    'lenet': 'preprocessing.lenet_preprocessing',
-    'vgg': 'preprocessing.vgg_preprocessing',
+    'cifarnet': 'slim_zoo.preprocessing.cifarnet_preprocessing',
+    'inception': 'slim_zoo.preprocessing.inception_preprocessing',
+    'lenet': 'slim_zoo.preprocessing.lenet_preprocessing',
+    'vgg': 'slim_zoo.preprocessing.vgg_preprocessing',
 }
 
 
@@ -25,7 +26,7 @@ def family_names():
 def resolve_family(name):
   """Maps a network name or a family name to a preprocessing family name."""
   if not isinstance(name, str):
-    raise ValueError(f'preprocessing_name must be a string, got {name!r}; '
+    raise UsageError(f'preprocessing_name must be a string, got {name!r}; '
                      f'use a network or family name such as \'inception\'.')
   if name in _FAMILIES:
     return name
@@ -53,7 +54,7 @@ def get_preprocessing(name, is_training=False, use_grayscale=False):
   def preprocessing_fn(image, output_height, output_width, **kwargs):
     fixed = sorted({'is_training', 'use_grayscale'} & set(kwargs))
     if fixed:
-      raise ValueError(
+      raise UsageError(
           f'{", ".join(fixed)} cannot be passed to the preprocessing function; '
           f'give it to get_preprocessing({name!r}, ...) instead.')
     return module.preprocess_image(image, output_height, output_width,

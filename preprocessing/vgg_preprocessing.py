@@ -20,8 +20,9 @@ Images smaller than the crop are upscaled further, so that both sides reach
 the output size after the aspect-preserving resize; nothing is ever padded.
 """
 
-from nets.compat import tf
-from preprocessing import image_utils
+from slim_zoo.nets.compat import tf
+from slim_zoo.preprocessing import image_utils
+from slim_zoo.errors import UsageError
 
 _R_MEAN = 123.68
 _G_MEAN = 116.78
@@ -76,7 +77,7 @@ def _mean_image_subtraction(image, channels):
   elif channels == 1:
     means = [_GRAY_MEAN]
   else:
-    raise ValueError(f'VGG preprocessing takes images with 3 (RGB) or 1 '
+    raise UsageError(f'VGG preprocessing takes images with 3 (RGB) or 1 '
                      f'(gray) channels, got {channels}; convert the image '
                      f'first (e.g. drop the alpha channel).')
   return image - tf.constant(means, dtype=tf.float32)
@@ -143,7 +144,7 @@ def preprocess_for_train(image, output_height, output_width,
     ValueError: if the resize range is empty or not positive.
   """
   if not 0 < resize_side_min <= resize_side_max:
-    raise ValueError(f'resize_side_min={resize_side_min} and resize_side_max='
+    raise UsageError(f'resize_side_min={resize_side_min} and resize_side_max='
                      f'{resize_side_max} must satisfy 0 < min <= max.')
   image = _to_float255(image)
   image_utils.check_rank3(image)
@@ -181,7 +182,7 @@ def preprocess_for_eval(image, output_height, output_width,
     ValueError: if `resize_side` is not positive.
   """
   if not resize_side > 0:
-    raise ValueError(f'resize_side={resize_side} must be a positive number of '
+    raise UsageError(f'resize_side={resize_side} must be a positive number of '
                      f'pixels (256 for the published checkpoints).')
   image = _to_float255(image)
   image_utils.check_rank3(image)

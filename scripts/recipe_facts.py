@@ -28,8 +28,8 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
   sys.path.insert(0, _ROOT)
 
-import common_flags  # noqa: E402
-from datasets import dataset_utils  # noqa: E402
+from slim_zoo import common_flags  # noqa: E402
+from slim_zoo.datasets import dataset_utils  # noqa: E402
 
 
 def model_facts(model_name):
@@ -38,7 +38,7 @@ def model_facts(model_name):
   Raises:
     ValueError: if `model_name` is not registered (lists close names).
   """
-  from nets import nets_factory  # Imports TensorFlow: only when needed.
+  from slim_zoo.nets import nets_factory  # Imports TensorFlow: only when needed.
   spec = nets_factory.get_spec(model_name)
   return {
       'MODEL_NAME': spec.name,

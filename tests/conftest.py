@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope='session')
 def digits_dir(tmp_path_factory):
   """The scikit-learn digits converted to TFRecords once per test session."""
-  from datasets import download_and_convert_digits
+  from slim_zoo.datasets import download_and_convert_digits
   directory = str(tmp_path_factory.mktemp('digits'))
   download_and_convert_digits.run(directory)
   return directory

@@ -1,19 +1,7 @@
-"""Access to the published-checkpoint manifests in ../shared/reference."""
+"""Helpers over the published-checkpoint manifests (package data in
+nets/manifests, read through slim_zoo.nets.manifests)."""
 
-import json
-import os
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-MANIFEST_DIR = os.environ.get(
-    'ZOO_MANIFEST_DIR',
-    os.path.normpath(os.path.join(_HERE, '..', '..', 'shared', 'reference',
-                                  'manifests')))
-
-
-def load(name):
-  """Returns the manifest dict of network `name`."""
-  with open(os.path.join(MANIFEST_DIR, name + '.json')) as f:
-    return json.load(f)
+from slim_zoo.nets.manifests import load  # noqa: F401 - the tests' loader.
 
 
 def is_bookkeeping(var_name):
@@ -23,7 +11,7 @@ def is_bookkeeping(var_name):
 
 def variables_of(graph_or_list):
   """{name: shape} of global variables, without bookkeeping variables."""
-  from nets.compat import tf
+  from slim_zoo.nets.compat import tf
   if isinstance(graph_or_list, tf.Graph):
     with graph_or_list.as_default():
       variables = tf.global_variables()

@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 
-from nets import compat
-from nets.compat import slim, tf
+from slim_zoo.nets import compat
+from slim_zoo.nets.compat import slim, tf
 
 
 def test_legacy_layers_alias_is_needed_and_installed():

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-import start_tf_server
+from slim_zoo import tf_server as start_tf_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_STEPS = 30

@@ -15,8 +15,8 @@ import sys
 import numpy as np
 import pytest
 
-from nets import nets_factory
-from nets.compat import tf
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

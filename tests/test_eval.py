@@ -14,10 +14,10 @@ import time
 import numpy as np
 import pytest
 
-import eval_image_classifier as eval_lib
-import train_image_classifier as train_lib
-from nets import nets_factory
-from nets.compat import slim, tf
+from slim_zoo import evaluate as eval_lib
+from slim_zoo import train as train_lib
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import slim, tf
 from tests import train_helpers as th
 
 EMA_DECAY = 0.9

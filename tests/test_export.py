@@ -17,14 +17,14 @@ import sys
 import numpy as np
 import pytest
 
-import common_flags
-import export_utils
-import performance
-from datasets import dataset_factory
-from datasets import input_pipeline
-from nets import nets_factory
-from nets.compat import tf
-from preprocessing import preprocessing_factory
+from slim_zoo import common_flags
+from slim_zoo import export_utils
+from slim_zoo import performance
+from slim_zoo.datasets import dataset_factory
+from slim_zoo.datasets import input_pipeline
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import tf
+from slim_zoo.preprocessing import preprocessing_factory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -14,13 +14,13 @@ import sys
 import numpy as np
 import pytest
 
-import benchmark
-import export_utils
-import performance
-from datasets import dataset_factory
-from datasets import input_pipeline
-from nets import nets_factory
-from nets.compat import tf
+from slim_zoo import benchmark
+from slim_zoo import export_utils
+from slim_zoo import performance
+from slim_zoo.datasets import dataset_factory
+from slim_zoo.datasets import input_pipeline
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -134,7 +134,7 @@ def test_fold_batch_norms_keeps_logits(model_name, size):
 
 def _digits_arrays(dataset_dir, split):
   """(images, labels) of a digits split, preprocessed, in file order."""
-  from preprocessing import preprocessing_factory
+  from slim_zoo.preprocessing import preprocessing_factory
   spec = dataset_factory.get_dataset('digits', split, dataset_dir)
   with tf.Graph().as_default():
     data = input_pipeline.build_dataset(

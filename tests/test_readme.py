@@ -2,8 +2,8 @@
 
 import pytest
 
-from nets import model_table
-from nets import nets_factory
+from slim_zoo import model_table
+from slim_zoo.nets import nets_factory
 
 FIX = 'run `python -m nets.model_table --write`'
 

@@ -25,9 +25,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from datasets import dataset_utils
-from nets import nets_factory
-from nets.compat import tf
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import tf
 from tests.datasets.image_files import encode
 from tests.datasets.image_files import smooth_image
 from tests.http_server import serve_directory
@@ -136,7 +136,7 @@ def mirror(tmp_path_factory):
 @pytest.fixture(scope='module')
 def flowers_dir(mirror, tmp_path_factory):
   """Flowers TFRecords converted once, shared by the heavy-net recipes."""
-  import download_and_convert_data
+  from slim_zoo import convert as download_and_convert_data
   directory = str(tmp_path_factory.mktemp('flowers'))
   download_and_convert_data.convert('flowers', directory, mirror[1],
                                     num_validation=NUM_VALIDATION)

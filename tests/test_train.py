@@ -17,10 +17,10 @@ import time
 import numpy as np
 import pytest
 
-import performance
-import train_image_classifier as train_lib
-from nets import nets_factory
-from nets.compat import slim, tf
+from slim_zoo import performance
+from slim_zoo import train as train_lib
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import slim, tf
 from tests import train_helpers as th
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

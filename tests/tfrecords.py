@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from nets.compat import tf
+from slim_zoo.nets.compat import tf
 
 
 def read_examples(path, channels=0):

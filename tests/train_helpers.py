@@ -4,8 +4,8 @@ import dataclasses
 
 import numpy as np
 
-import train_image_classifier as train_lib
-from nets.compat import tf
+from slim_zoo import train as train_lib
+from slim_zoo.nets.compat import tf
 
 
 def config(train_dir, dataset_dir, **overrides):

@@ -10,7 +10,8 @@ EdgeTPU models. Scope names ('expand', 'depthwise', 'project',
 checkpoints.
 """
 
-from nets.compat import slim, tf
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.errors import UsageError
 
 
 def hard_sigmoid(x, name='hard_sigmoid'):
@@ -149,7 +150,7 @@ def expanded_conv(inputs, num_outputs, expansion_size, kernel_size=(3, 3),
   in_depth = inputs.shape.as_list()[3]
   expand = expansion_size > in_depth
   if fused and not expand and stride > 1:
-    raise ValueError(f'{scope}: a fused block with stride {stride} needs an '
+    raise UsageError(f'{scope}: a fused block with stride {stride} needs an '
                      f'expansion wider than its {in_depth} input channels, got '
                      f'expansion_size {expansion_size}; raise the expansion '
                      f'factor or use stride 1.')

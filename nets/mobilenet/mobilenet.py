@@ -18,9 +18,10 @@ import collections
 import dataclasses
 from typing import Any, Callable, Optional, Tuple
 
-from nets.compat import slim, tf
-from nets.mobilenet import conv_blocks
-from nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.mobilenet import conv_blocks
+from slim_zoo.nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.errors import UsageError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,23 +114,23 @@ def with_fixed_last_layer(conv_defs):
 def _validate(images, conv_defs, depth_multiplier, output_stride,
               final_endpoint):
   if images.shape.rank != 4:
-    raise ValueError(f'MobileNet expects images [batch, height, width, '
+    raise UsageError(f'MobileNet expects images [batch, height, width, '
                      f'channels], got shape {images.shape}.')
   validate_depth_multiplier(depth_multiplier)
   if not conv_defs:
-    raise ValueError('conv_defs is empty; give at least one op record '
+    raise UsageError('conv_defs is empty; give at least one op record '
                      '(Conv, ExpandedConv or GlobalPool).')
   for i, op in enumerate(conv_defs):
     if not isinstance(op, OP_TYPES):
-      raise ValueError(f'conv_defs[{i}] is {op!r}; every op must be one of '
+      raise UsageError(f'conv_defs[{i}] is {op!r}; every op must be one of '
                        f'{", ".join(t.__name__ for t in OP_TYPES)}.')
   if output_stride is not None and (
       output_stride <= 0 or (output_stride > 1 and output_stride % 2)):
-    raise ValueError(f'output_stride must be None, 1 or a positive even '
+    raise UsageError(f'output_stride must be None, 1 or a positive even '
                      f'number (8, 16, 32 ...), got {output_stride!r}.')
   valid = [f'layer_{i + 1}' for i in range(len(conv_defs))]
   if final_endpoint is not None and final_endpoint not in valid:
-    raise ValueError(f'Unknown final endpoint {final_endpoint!r}; valid end '
+    raise UsageError(f'Unknown final endpoint {final_endpoint!r}; valid end '
                      f'points are: {", ".join(valid)}.')
 
 

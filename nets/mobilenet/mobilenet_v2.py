@@ -6,9 +6,9 @@ Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks",
 variables live under 'MobilenetV2' as in the published checkpoints.
 """
 
-from nets.compat import tf
-from nets.mobilenet import mobilenet as lib
-from nets.mobilenet.mobilenet import Conv, ExpandedConv
+from slim_zoo.nets.compat import tf
+from slim_zoo.nets.mobilenet import mobilenet as lib
+from slim_zoo.nets.mobilenet.mobilenet import Conv, ExpandedConv
 
 # Stem, 17 inverted-residual blocks (expansion 6 except the first), 1x1 conv
 # to 1280. ReLU6 everywhere except the linear projections.

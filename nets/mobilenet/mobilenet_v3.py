@@ -12,10 +12,10 @@ the published checkpoints.
 
 import functools
 
-from nets.compat import tf
-from nets.mobilenet import mobilenet as lib
-from nets.mobilenet.conv_blocks import hard_swish
-from nets.mobilenet.mobilenet import Conv, ExpandedConv, GlobalPool
+from slim_zoo.nets.compat import tf
+from slim_zoo.nets.mobilenet import mobilenet as lib
+from slim_zoo.nets.mobilenet.conv_blocks import hard_swish
+from slim_zoo.nets.mobilenet.mobilenet import Conv, ExpandedConv, GlobalPool
 
 _relu = tf.nn.relu
 

@@ -14,10 +14,10 @@ Each published model is a frozen NasNetConfig; derive variants with
 `config.replace(...)` and pass them as `config=`.
 """
 
-from nets.compat import tf
-from nets.nasnet import nasnet_utils
-from nets.nasnet.nasnet_utils import Architecture, NasNetConfig, Training
-from nets.nets_utils import EndPoints
+from slim_zoo.nets.compat import tf
+from slim_zoo.nets.nasnet import nasnet_utils
+from slim_zoo.nets.nasnet.nasnet_utils import Architecture, NasNetConfig, Training
+from slim_zoo.nets.nets_utils import EndPoints
 
 CIFAR_CONFIG = NasNetConfig(
     architecture=Architecture(

@@ -23,7 +23,8 @@ arg-scope functions of nasnet.py / pnasnet.py only add training knobs
 import dataclasses
 import re
 
-from nets.compat import slim, tf
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.errors import UsageError
 
 DATA_FORMATS = ('NHWC', 'NCHW')
 STEM_TYPES = ('imagenet', 'cifar')
@@ -40,7 +41,7 @@ NUM_IMAGENET_STEM_CELLS = 2
 
 def _check(condition, message):
   if not condition:
-    raise ValueError(message)
+    raise UsageError(message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -409,10 +410,10 @@ def _kernel_size(operation):
   # 'separable_5x5_2' -> 5, 'avg_pool_3x3' -> 3.
   match = re.search(r'_(\d+)x(\d+)', operation)
   if match is None:
-    raise ValueError(f'Operation {operation!r} names no KxK kernel.')
+    raise UsageError(f'Operation {operation!r} names no KxK kernel.')
   height, width = match.groups()
   if height != width:
-    raise ValueError(f'Operation {operation!r} has a non-square kernel; only '
+    raise UsageError(f'Operation {operation!r} has a non-square kernel; only '
                      f'KxK kernels are supported.')
   return int(height)
 
@@ -450,7 +451,7 @@ class NasNetABaseCell:
       data_format: 'NHWC' or 'NCHW'.
     """
     if len(operations) != 10 or len(hiddenstate_indices) != 10:
-      raise ValueError(f'A cell needs 10 operations and 10 hidden-state '
+      raise UsageError(f'A cell needs 10 operations and 10 hidden-state '
                        f'indices (5 left/right pairs), got '
                        f'{len(operations)} and {len(hiddenstate_indices)}.')
     self._num_conv_filters = num_conv_filters
@@ -568,7 +569,7 @@ class NasNetABaseCell:
       if bounded:
         net = tf.clip_by_value(net, -CLIP_BY_VALUE_CAP, CLIP_BY_VALUE_CAP)
     else:
-      raise ValueError(f'Unknown cell operation {operation!r}; valid are '
+      raise UsageError(f'Unknown cell operation {operation!r}; valid are '
                        f'separable_KxK_N, avg_pool_KxK, max_pool_KxK, none.')
     if operation != 'none':
       net = self._apply_drop_path(net, current_step)
@@ -592,7 +593,7 @@ class NasNetABaseCell:
   def _combine_unused_states(self, states):
     """Concatenates the states no combination consumed."""
     if len(states) != len(self._used_hiddenstates):
-      raise ValueError(f'used_hiddenstates has {len(self._used_hiddenstates)}'
+      raise UsageError(f'used_hiddenstates has {len(self._used_hiddenstates)}'
                        f' flags but the cell has {len(states)} states.')
     fmt = self._data_format
     final_width = _width(states[-1], fmt)
@@ -758,7 +759,7 @@ def build_aux_head(net, end_points, num_classes, architecture, is_training,
   spatial = net.shape.as_list()[1:3] if fmt == 'NHWC' else (
       net.shape.as_list()[2:4])
   if None in spatial or min(spatial) < 5:
-    raise ValueError(f'The auxiliary head at {scope} needs a known feature '
+    raise UsageError(f'The auxiliary head at {scope} needs a known feature '
                      f'map of at least 5x5, got {spatial}; feed larger '
                      f'images or set use_aux_head=False.')
   with tf.variable_scope(scope):
@@ -834,5 +835,5 @@ def nasnet_arg_scope(weight_decay, batch_norm_decay, batch_norm_epsilon):
 def check_final_endpoint(final_endpoint, valid_names):
   """Raises ValueError unless final_endpoint is None or in valid_names."""
   if final_endpoint is not None and final_endpoint not in valid_names:
-    raise ValueError(f'Unknown final endpoint {final_endpoint!r}; valid end '
+    raise UsageError(f'Unknown final endpoint {final_endpoint!r}; valid end '
                      f'points are: {", ".join(valid_names)}.')

@@ -11,7 +11,7 @@ import struct
 
 import numpy as np
 
-from nets.compat import tf
+from slim_zoo.nets.compat import tf
 
 # ITU T.81 Annex K.3, table K.3: luminance DC code lengths and values.
 _DC_BITS = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]

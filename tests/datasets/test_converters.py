@@ -14,10 +14,10 @@ import tarfile
 import numpy as np
 import pytest
 
-import download_and_convert_data
-from datasets import dataset_factory
-from datasets import dataset_utils
-from datasets import digits
+from slim_zoo import convert as download_and_convert_data
+from slim_zoo.datasets import dataset_factory
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets import digits
 from tests.http_server import serve_directory
 from tests.tfrecords import read_examples
 
@@ -112,7 +112,7 @@ def test_digits_conversion_is_seeded_and_idempotent(digits_dir):
   border = np.stack([e['image'][:4, :, 0] for e in train[:50]])
   assert border.max() == 0
   # Same seed -> same split as a fresh conversion from the library.
-  from datasets.download_and_convert_digits import load_split_arrays
+  from slim_zoo.datasets.download_and_convert_digits import load_split_arrays
   arrays = load_split_arrays()
   np.testing.assert_array_equal(np.stack([e['image'] for e in test]),
                                 arrays['test'][0])

@@ -9,8 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from datasets import dataset_utils
-from nets.compat import tf
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.nets.compat import tf
 from tests.http_server import serve_directory
 
 

@@ -16,14 +16,14 @@ import sys
 import numpy as np
 import pytest
 
-import download_and_convert_data
-from datasets import convert_utils
-from datasets import dataset_factory
-from datasets import dataset_utils
-from datasets import download_and_convert_image_folder as converter
-from datasets import input_pipeline
-from nets.compat import tf
-from preprocessing import preprocessing_factory
+from slim_zoo import convert as download_and_convert_data
+from slim_zoo.datasets import convert_utils
+from slim_zoo.datasets import dataset_factory
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets import download_and_convert_image_folder as converter
+from slim_zoo.datasets import input_pipeline
+from slim_zoo.nets.compat import tf
+from slim_zoo.preprocessing import preprocessing_factory
 from tests.conftest import ROOT
 from tests.datasets import image_files
 from tests.tfrecords import read_examples

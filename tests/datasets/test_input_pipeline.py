@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from datasets import dataset_factory
-from datasets import input_pipeline
-from nets.compat import tf
-from preprocessing import preprocessing_factory
+from slim_zoo.datasets import dataset_factory
+from slim_zoo.datasets import input_pipeline
+from slim_zoo.nets.compat import tf
+from slim_zoo.preprocessing import preprocessing_factory
 
 
 def _run_all(dataset, limit=None):

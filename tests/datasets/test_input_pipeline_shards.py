@@ -11,12 +11,12 @@ import os
 import numpy as np
 import pytest
 
-import benchmark_input_pipeline
-from datasets import dataset_factory
-from datasets import dataset_utils
-from datasets import input_pipeline
-from nets.compat import tf
-from preprocessing import preprocessing_factory
+from slim_zoo import benchmark_input_pipeline
+from slim_zoo.datasets import dataset_factory
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets import input_pipeline
+from slim_zoo.nets.compat import tf
+from slim_zoo.preprocessing import preprocessing_factory
 
 
 @pytest.fixture(scope='module')

@@ -9,8 +9,8 @@ ConfigProto(device_count={'CPU': 2})) each on half of it.
 import numpy as np
 import pytest
 
-from deployment import model_deploy
-from nets.compat import slim, tf
+from slim_zoo.deployment import model_deploy
+from slim_zoo.nets.compat import slim, tf
 
 W = '/job:worker'
 PS = '/job:ps'

@@ -3,7 +3,7 @@ nets.pix2pix).
 
 They are not classifiers, so the registry test does not cover them: here
 each builder is compared with its published manifest
-(../shared/reference/manifests/extra_*.json: variables, end points, output
+(nets/manifests/extra_*.json: variables, end points, output
 shape, called as the manifest documents), then options, errors and one
 training step each at tiny sizes.
 """
@@ -13,8 +13,8 @@ import functools
 import numpy as np
 import pytest
 
-from nets import cyclegan, dcgan, pix2pix
-from nets.compat import slim, tf
+from slim_zoo.nets import cyclegan, dcgan, pix2pix
+from slim_zoo.nets.compat import slim, tf
 from tests import manifests
 
 

@@ -9,13 +9,13 @@ session run trains a tiny Inception v1.
 import numpy as np
 import pytest
 
-from nets import inception
-from nets import inception_resnet_v2 as irv2_module
-from nets import inception_v1 as v1_module
-from nets import inception_v2 as v2_module
-from nets import inception_v3 as v3_module
-from nets import inception_v4 as v4_module
-from nets.compat import slim, tf
+from slim_zoo.nets import inception
+from slim_zoo.nets import inception_resnet_v2 as irv2_module
+from slim_zoo.nets import inception_v1 as v1_module
+from slim_zoo.nets import inception_v2 as v2_module
+from slim_zoo.nets import inception_v3 as v3_module
+from slim_zoo.nets import inception_v4 as v4_module
+from slim_zoo.nets.compat import slim, tf
 
 # (module, base, classifier, smallest input size, net scope)
 FAMILY = {

@@ -11,11 +11,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nets.compat import slim, tf
-from nets.mobilenet import conv_blocks
-from nets.mobilenet import mobilenet as lib
-from nets.mobilenet import mobilenet_v2, mobilenet_v3
-from nets.mobilenet.mobilenet import Conv, ExpandedConv, GlobalPool
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.mobilenet import conv_blocks
+from slim_zoo.nets.mobilenet import mobilenet as lib
+from slim_zoo.nets.mobilenet import mobilenet_v2, mobilenet_v3
+from slim_zoo.nets.mobilenet.mobilenet import Conv, ExpandedConv, GlobalPool
 
 
 def _variables(graph):

@@ -8,9 +8,9 @@ for one short training run.
 import numpy as np
 import pytest
 
-from nets import mobilenet_v1
-from nets.compat import slim, tf
-from nets.mobilenet_v1 import Conv, DepthSepConv
+from slim_zoo.nets import mobilenet_v1
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.mobilenet_v1 import Conv, DepthSepConv
 
 
 def _variables(graph):

@@ -10,8 +10,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nets.compat import tf
-from nets.nasnet import nasnet, nasnet_utils, pnasnet
+from slim_zoo.nets.compat import tf
+from slim_zoo.nets.nasnet import nasnet, nasnet_utils, pnasnet
 
 TINY_NASNET = nasnet.CIFAR_CONFIG.replace(
     num_cells=3, num_conv_filters=4, drop_path_keep_prob=0.8,

@@ -9,10 +9,10 @@ graph, pre-logits mode works and an unknown batch size is accepted.
 
 import pytest
 
-from nets import model_table
-from nets import nets_factory
-from nets.compat import tf
-from preprocessing import preprocessing_factory
+from slim_zoo import model_table
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import tf
+from slim_zoo.preprocessing import preprocessing_factory
 from tests import manifests
 
 NAMES = nets_factory.names()
@@ -123,7 +123,6 @@ def test_unknown_name_lists_valid_names():
 
 
 def test_every_manifest_has_a_registry_row():
-  import os
-  files = [f[:-5] for f in os.listdir(manifests.MANIFEST_DIR)
-           if f.endswith('.json') and not f.startswith('extra_')]
+  from slim_zoo.nets import manifests as package_manifests
+  files = [n for n in package_manifests.names() if not n.startswith('extra_')]
   assert sorted(files) == sorted(NAMES)

@@ -12,8 +12,8 @@ ResNet-50 graph (without running it).
 import numpy as np
 import pytest
 
-from nets import resnet_utils, resnet_v1, resnet_v2
-from nets.compat import slim, tf
+from slim_zoo.nets import resnet_utils, resnet_v1, resnet_v2
+from slim_zoo.nets.compat import slim, tf
 
 VERSIONS = {
     'resnet_v1': (resnet_v1.resnet_v1, resnet_v1.resnet_v1_block),

@@ -11,8 +11,8 @@ training tests.
 import numpy as np
 import pytest
 
-from nets import alexnet, overfeat, vgg
-from nets.compat import slim, tf
+from slim_zoo.nets import alexnet, overfeat, vgg
+from slim_zoo.nets.compat import slim, tf
 
 # (builder, arg scope, default size, input size giving a 2x2 fc8 map).
 NETS = {

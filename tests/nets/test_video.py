@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from nets import i3d, i3d_utils, s3dg
-from nets.compat import slim, tf
+from slim_zoo.nets import i3d, i3d_utils, s3dg
+from slim_zoo.nets.compat import slim, tf
 
 # Channels of every trunk end point at depth_multiplier 1.
 _CHANNELS = {

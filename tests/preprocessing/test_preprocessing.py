@@ -15,11 +15,11 @@ import importlib.resources
 import numpy as np
 import pytest
 
-from nets import nets_factory
-from nets.compat import tf
-from preprocessing import inception_preprocessing
-from preprocessing import preprocessing_factory
-from preprocessing import vgg_preprocessing
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import tf
+from slim_zoo.preprocessing import inception_preprocessing
+from slim_zoo.preprocessing import preprocessing_factory
+from slim_zoo.preprocessing import vgg_preprocessing
 
 FAMILIES = ('lenet', 'cifarnet', 'inception', 'vgg')
 MODES = ('train', 'eval')
@@ -430,7 +430,7 @@ def test_option_validation():
 def test_factory_maps_every_registered_network(monkeypatch):
   calls = []
   for family in FAMILIES:
-    module = importlib.import_module(f'preprocessing.{family}_preprocessing')
+    module = importlib.import_module(f'slim_zoo.preprocessing.{family}_preprocessing')
 
     def record(image, height, width, family=family, **kwargs):
       calls.append((family, image, height, width, kwargs))

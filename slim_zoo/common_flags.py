@@ -1,42 +1,101 @@
-"""Flag groups shared by the scripts, each flag defined once, and error exit.
+"""Flag groups shared by the commands, --help, and the error exit.
 
-Scripts call the define_* groups they need; names and meanings follow
-TF-Slim's scripts. A flag left at None means "take it from the registry".
+Each command defines its flags once, when it starts (`slim_zoo.cli.run`),
+by calling the define_* groups it needs and `group(...)` for its own; no
+module defines flags when it is imported. Names and meanings follow
+TF-Slim's scripts; a flag left at None means "take it from the registry".
+`--help` lists every flag of the command, by group.
 """
 
+import collections
+import contextlib
+import functools
 import sys
+import textwrap
 
 from absl import flags
 
+from slim_zoo import errors
+
 FLAGS = flags.FLAGS
-_DEFINED = set()
+
+# Group title -> names of the flags defined in it, in definition order.
+_GROUPS = collections.OrderedDict()
 
 
-def _once(group):
-  def wrapper(*args, **kwargs):
-    if group.__name__ not in _DEFINED:
-      _DEFINED.add(group.__name__)
-      group(*args, **kwargs)
-  wrapper.__name__ = group.__name__
-  return wrapper
+@contextlib.contextmanager
+def group(title):
+  """Flags defined inside `with group(title):` are listed under it in --help."""
+  before = set(FLAGS)
+  yield
+  names = _GROUPS.setdefault(title, [])
+  for name in FLAGS:
+    if name not in before and FLAGS[name].name == name and name not in names:
+      names.append(name)
+
+
+def _group(title):
+  """Decorator: the flags a define_* function defines belong to `title`."""
+  def decorate(define):
+    @functools.wraps(define)
+    def wrapper(*args, **kwargs):
+      with group(title):
+        define(*args, **kwargs)
+    return wrapper
+  return decorate
+
+
+def groups():
+  """[(title, [flag names])] of the flags defined so far, in order."""
+  return [(title, list(names)) for title, names in _GROUPS.items() if names]
+
+
+def _describe(flag):
+  lines = [f'  --{flag.name}: ' + ' '.join(flag.help.split())]
+  parser = getattr(flag, 'parser', None)
+  choices = getattr(parser, 'enum_values', None)
+  if choices:
+    lines.append(f'    one of: {", ".join(choices)}')
+  default = flag.default
+  if isinstance(default, bool):
+    lines.append(f'    (default: {str(default).lower()})')
+  elif isinstance(default, (list, tuple)):
+    lines.append(f'    (default: {",".join(map(str, default))})')
+  elif isinstance(default, str):
+    lines.append(f'    (default: {default!r})')
+  elif default is not None:
+    lines.append(f'    (default: {default})')
+  return '\n'.join(textwrap.fill(line, 79, subsequent_indent='      ')
+                   if len(line) > 79 else line for line in lines)
+
+
+def help_text(doc):
+  """The command's --help: its docstring, then every flag by group."""
+  parts = [doc.strip(), '']
+  for title, names in groups():
+    parts.append(f'{title} flags:')
+    parts.extend(_describe(FLAGS[name]) for name in names)
+    parts.append('')
+  parts.append('--helpfull also lists absl\'s logging and flag-file flags.')
+  return '\n'.join(parts)
 
 
 def _validate_model_name(name):
-  from nets import nets_factory
+  from slim_zoo.nets import nets_factory
   if name is None or name in nets_factory.REGISTRY:
     return True
   raise flags.ValidationError(str(nets_factory.unknown_name_error(
       'model_name', name, nets_factory.REGISTRY)))
 
 
-@_once
+@_group('Model')
 def define_model_flags():
   flags.DEFINE_string('model_name', 'inception_v3',
                       'Name of the network (see nets/nets_factory.py).')
   flags.register_validator('model_name', _validate_model_name)
 
 
-@_once
+@_group('Dataset')
 def define_dataset_flags():
   flags.DEFINE_string('dataset_name', 'imagenet', 'Name of the dataset.')
   flags.DEFINE_string('dataset_split_name', 'train', 'Split to read.')
@@ -51,23 +110,19 @@ def define_dataset_flags():
                        'Parallel decode/preprocess calls (0 = autotune).')
 
 
+@_group('Dataset')
 def define_batch_size_flag(default):
-  """--batch_size; each script has its TF-Slim default (train 32, eval 100).
-
-  Scripts run one per process; when several are imported into one process
-  (tests), the first definition stays.
-  """
-  if 'batch_size' not in FLAGS:
-    flags.DEFINE_integer('batch_size', default, 'Images per batch.')
+  """--batch_size; each script has its TF-Slim default (train 32, eval 100)."""
+  flags.DEFINE_integer('batch_size', default, 'Images per batch.')
 
 
+@_group('Checkpoint')
 def define_checkpoint_path_flag(default, help_text):
   """--checkpoint_path with the script's own default and meaning."""
-  if 'checkpoint_path' not in FLAGS:
-    flags.DEFINE_string('checkpoint_path', default, help_text)
+  flags.DEFINE_string('checkpoint_path', default, help_text)
 
 
-@_once
+@_group('Preprocessing')
 def define_preprocessing_flags():
   flags.DEFINE_string('preprocessing_name', None,
                       'Preprocessing to use; None takes the model\'s from '
@@ -76,14 +131,14 @@ def define_preprocessing_flags():
                     'Convert images to grayscale in preprocessing.')
 
 
-@_once
+@_group('Cluster')
 def define_master_flag():
   flags.DEFINE_string('master', '',
                       'Address of the TensorFlow master, e.g. '
                       'grpc://localhost:2222 (empty = in-process).')
 
 
-@_once
+@_group('Performance')
 def define_performance_flags(mixed_precision='auto'):
   """Speed levers measured in BENCHMARKS.md (performance.session_config).
 
@@ -108,7 +163,7 @@ def define_performance_flags(mixed_precision='auto'):
                        'Threads inside one op (0 = TensorFlow default).')
 
 
-@_once
+@_group('Moving averages')
 def define_moving_average_flag():
   flags.DEFINE_float('moving_average_decay', None,
                      'Decay of the exponential moving average of the model '
@@ -116,7 +171,7 @@ def define_moving_average_flag():
                      'restores them. None = no moving averages.')
 
 
-@_once
+@_group('Deployment')
 def define_deployment_flags():
   """Clones on this machine and replicas / parameter servers of a cluster."""
   flags.DEFINE_integer('num_clones', 1,
@@ -141,7 +196,7 @@ OPTIMIZERS = ('adadelta', 'adagrad', 'adam', 'ftrl', 'momentum', 'sgd',
 DECAY_TYPES = ('fixed', 'exponential', 'polynomial', 'cosine')
 
 
-@_once
+@_group('Optimizer and learning rate')
 def define_optimizer_flags():
   """Optimizer, its hyper-parameters and the learning-rate schedule."""
   flags.DEFINE_float('weight_decay', 0.00004, 'L2 weight decay of the model.')
@@ -187,24 +242,24 @@ def define_optimizer_flags():
                      'Clip the gradients to this global norm (0 = off).')
 
 
-def run_or_exit(fn):
-  """Runs fn(); a user error becomes one 'ERROR: ...' line and exit code 2."""
-  from datasets.dataset_utils import DatasetError
-  try:
-    return fn()
-  except (ValueError, DatasetError, FileNotFoundError) as e:
-    message = ' '.join(str(e).split())
-    sys.stderr.write(f'ERROR: {message}\n')
-    sys.stderr.flush()
-    sys.exit(2)
+def parse_flags_or_exit(argv, doc=''):
+  """absl flags parser for app.run.
 
-
-def parse_flags_or_exit(argv):
-  """absl flags parser for app.run: a bad flag is one 'ERROR: ...' line."""
+  --help (-h, -?, --helpshort) prints every flag of the command by group and
+  exits 0; a bad flag is one 'ERROR: ...' line and exit code 2.
+  """
+  args = argv[1:argv.index('--')] if '--' in argv else argv[1:]
+  if any(a in ('--help', '-h', '-help', '-?', '--helpshort') for a in args):
+    sys.stdout.write(help_text(doc) + '\n')
+    sys.stdout.flush()
+    sys.exit(0)
   try:
     return FLAGS(argv)
   except flags.Error as e:
     message = ' '.join(str(e).split())
-    sys.stderr.write(f'ERROR: {message} (see --helpfull)\n')
+    sys.stderr.write(f'ERROR: {message} (see --help)\n')
     sys.stderr.flush()
     sys.exit(2)
+
+
+run_or_exit = errors.run_or_exit

@@ -33,11 +33,12 @@ from typing import Optional
 
 import numpy as np
 
-import checkpoint_utils
-import performance
-from datasets import dataset_utils
-from nets import nets_factory
-from nets.compat import tf
+from slim_zoo import checkpoint_utils
+from slim_zoo import performance
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import tf
+from slim_zoo.errors import UsageError
 
 INPUT_NAME = 'input'
 TOP_K = 5
@@ -57,8 +58,9 @@ class GraphConfig:
     batch_size: fixed batch size; None exports a variable batch dimension.
     is_training: build the training graph (batch norm in batch mode).
     use_grayscale: one input channel instead of `channels`.
-    is_video_model: the caller says the model takes video; must agree with
-      the registry.
+    is_video_model: the caller says the model takes video (or images, with
+      False); None takes the registry's input kind, which a given value must
+      agree with.
     num_frames: frames of a video model's input; None takes the registry's.
     final_endpoint: export this end point (features) instead of predictions.
     channels: input channels when not grayscale.
@@ -71,7 +73,7 @@ class GraphConfig:
   batch_size: Optional[int] = None
   is_training: bool = False
   use_grayscale: bool = False
-  is_video_model: bool = False
+  is_video_model: Optional[bool] = None
   num_frames: Optional[int] = None
   final_endpoint: Optional[str] = None
   channels: int = 3
@@ -123,6 +125,37 @@ class CalibrationConfig:
   num_images: int = 300
 
 
+def classes_and_channels(model_name, dataset_name=None, dataset_dir=None,
+                         split_name='train', labels_offset=0):
+  """(num_classes, input channels) of an export.
+
+  The dataset's when `dataset_name` is given (read from its converted data in
+  `dataset_dir` when given), else the published checkpoint's (from the
+  registry) and RGB.
+
+  Raises:
+    ValueError: a dataset whose class count only its converted data knows,
+      without --dataset_dir.
+  """
+  if dataset_name is None:
+    spec = nets_factory.get_spec(model_name)
+    return spec.num_classes - labels_offset, 3
+  from slim_zoo.datasets import dataset_factory
+  if dataset_dir:
+    # The converted data knows its class count (image_folder, resized
+    # flowers ...); it is also what int8 calibration reads.
+    dataset = dataset_factory.get_dataset(
+        dataset_name, split_name, dataset_dir)
+    return dataset.num_classes - labels_offset, dataset.channels
+  module = dataset_factory.get_module(dataset_name)
+  if not hasattr(module, 'NUM_CLASSES'):
+    raise UsageError(
+        f'--dataset_name={dataset_name} has no fixed class count; give '
+        '--dataset_dir with its converted TFRecords so the export reads it.')
+  return (module.NUM_CLASSES - labels_offset,
+          getattr(module, 'CHANNELS', 3))
+
+
 def _predictions_end_point(end_points):
   """The softmax end point: 'Predictions' (or resnet's 'predictions')."""
   for key, tensor in end_points.items():
@@ -149,18 +182,18 @@ def build_inference_graph(config):
   """
   spec = nets_factory.get_spec(config.model_name)
   is_video = spec.input_kind == 'video'
-  if config.is_video_model != is_video:
-    raise ValueError(
+  if config.is_video_model is not None and config.is_video_model != is_video:
+    raise UsageError(
         f'--model_name={config.model_name} takes {spec.input_kind} input; '
         + ('drop --is_video_model.' if config.is_video_model else
            'pass --is_video_model (and optionally --num_frames).'))
   if config.num_frames is not None and not is_video:
-    raise ValueError(f'--num_frames={config.num_frames} applies to video '
+    raise UsageError(f'--num_frames={config.num_frames} applies to video '
                      f'models only; {config.model_name} takes images. Drop '
                      '--num_frames.')
   size = config.image_size or spec.default_image_size
   if spec.min_image_size and size < spec.min_image_size:
-    raise ValueError(f'--image_size={size} is below the smallest input '
+    raise UsageError(f'--image_size={size} is below the smallest input '
                      f'{config.model_name} accepts ({spec.min_image_size}); '
                      f'pass --image_size>={spec.min_image_size}.')
   channels = 1 if config.use_grayscale else config.channels
@@ -176,7 +209,7 @@ def build_inference_graph(config):
   logits, end_points = network_fn(placeholder)
   if config.final_endpoint:
     if config.final_endpoint not in end_points:
-      raise ValueError(
+      raise UsageError(
           f'Unknown --final_endpoint {config.final_endpoint!r} for '
           f'{config.model_name}; valid end points: {", ".join(end_points)}.')
     output = end_points[config.final_endpoint]
@@ -335,7 +368,7 @@ def convert_tflite(frozen_graph_def, metadata, representative_images=None):
                                         outputs)
     if representative_images is not None:
       if not representative_images:
-        raise ValueError('No calibration images: int8 quantization needs at '
+        raise UsageError('No calibration images: int8 quantization needs at '
                          'least one image; check the calibration split.')
 
       def representative_dataset():
@@ -364,15 +397,15 @@ def calibration_images(calibration, metadata):
     ValueError / DatasetError: unknown dataset or split, missing files, a
       video model.
   """
-  from datasets import dataset_factory
-  from datasets import input_pipeline
-  from preprocessing import preprocessing_factory
+  from slim_zoo.datasets import dataset_factory
+  from slim_zoo.datasets import input_pipeline
+  from slim_zoo.preprocessing import preprocessing_factory
   if len(metadata['input_shape']) != 4:
-    raise ValueError(f'int8 calibration reads still images; '
+    raise UsageError(f'int8 calibration reads still images; '
                      f'{metadata["model_name"]} takes video. Drop '
                      '--tflite_int8_file.')
   if calibration.num_images < 1:
-    raise ValueError(f'--num_calibration_images={calibration.num_images}; '
+    raise UsageError(f'--num_calibration_images={calibration.num_images}; '
                      'pass a positive number (a few hundred is typical).')
   spec = dataset_factory.get_dataset(calibration.dataset_name,
                                      calibration.split_name,
@@ -409,7 +442,7 @@ def _check_fits_checkpoint(checkpoint, variables, config, metadata):
       checkpoint, variables)
   if mismatched or missing:
     problems = mismatched + [f'{m} (not in checkpoint)' for m in missing]
-    raise ValueError(
+    raise UsageError(
         f'Checkpoint {checkpoint} does not fit {config.model_name} with '
         f'{config.num_classes} classes and {metadata["input_shape"][-1]} '
         f'input channel(s): {"; ".join(problems[:4])}. Pass the '
@@ -438,14 +471,14 @@ def export(config, paths, checkpoint_path=None, calibration=None):
       written.
   """
   if not (paths.graph_file or paths.needs_checkpoint()):
-    raise ValueError('Nothing to write: pass --output_file, --frozen_graph, '
+    raise UsageError('Nothing to write: pass --output_file, --frozen_graph, '
                      '--saved_model_dir, --tflite_file, --tflite_int8_file '
                      'or --export_dir.')
   if paths.needs_checkpoint() and not checkpoint_path:
-    raise ValueError('--frozen_graph, --saved_model_dir and the TFLite files '
+    raise UsageError('--frozen_graph, --saved_model_dir and the TFLite files '
                      'need --checkpoint_path (the weights to export).')
   if paths.tflite_int8_file and not (calibration and calibration.dataset_dir):
-    raise ValueError('--tflite_int8_file needs calibration images: pass '
+    raise UsageError('--tflite_int8_file needs calibration images: pass '
                      '--dataset_dir (TFRecords of --dataset_name; '
                      '--dataset_split_name picks the split).')
   checkpoint = (checkpoint_utils.resolve_checkpoint(checkpoint_path)
@@ -455,7 +488,7 @@ def export(config, paths, checkpoint_path=None, calibration=None):
     _, _, metadata = build_inference_graph(config)
     graph_def = graph.as_graph_def()
     if len(metadata['input_shape']) == 5 and paths.tflite_file:
-      raise ValueError(
+      raise UsageError(
           f'{config.model_name} takes video, and TFLite has no built-in 3-D '
           'pooling (MaxPool3D), so it cannot run it; drop --tflite_file and '
           'export --frozen_graph or --saved_model_dir (--export_dir writes '
@@ -590,7 +623,7 @@ class ExportedModel:
 
 def _read_json(path, hint):
   if not os.path.isfile(path):
-    raise ValueError(f'{path} is missing; {hint}')
+    raise UsageError(f'{path} is missing; {hint}')
   with open(path) as f:
     return json.load(f)
 
@@ -611,12 +644,12 @@ def load_model(path, config=None):
   """
   hint = 'export the model with export_inference_graph.py, which writes it.'
   if not path or not os.path.exists(path):
-    raise ValueError(f'Model {path} does not exist; pass a frozen graph '
+    raise UsageError(f'Model {path} does not exist; pass a frozen graph '
                      '(.pb), a SavedModel directory or a .tflite file written '
                      'by export_inference_graph.py.')
   if os.path.isdir(path):
     if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
-      raise ValueError(f'{path} is a directory without saved_model.pb; pass '
+      raise UsageError(f'{path} is a directory without saved_model.pb; pass '
                        'a SavedModel directory, a .pb or a .tflite file.')
     metadata = _read_json(os.path.join(path, METADATA_FILE), hint)
     return ExportedModel('saved_model', metadata, _SavedModel(path, config))
@@ -624,7 +657,7 @@ def load_model(path, config=None):
   if path.endswith('.tflite'):
     return ExportedModel('tflite', metadata, _TFLiteModel(path, metadata))
   if metadata.get('checkpoint') is None:
-    raise ValueError(f'{path} is an inference graph without weights; pass '
+    raise UsageError(f'{path} is an inference graph without weights; pass '
                      'the --frozen_graph, --saved_model_dir or TFLite file '
                      'written with --checkpoint_path.')
   return ExportedModel('frozen_graph', metadata,
@@ -643,12 +676,12 @@ def preprocess_images(image_files, metadata):
   Raises:
     ValueError: no files, a missing or undecodable file.
   """
-  from preprocessing import preprocessing_factory
+  from slim_zoo.preprocessing import preprocessing_factory
   if not image_files:
-    raise ValueError('No images given; pass --image_files=a.jpg,b.png.')
+    raise UsageError('No images given; pass --image_files=a.jpg,b.png.')
   for path in image_files:
     if not os.path.isfile(path):
-      raise ValueError(f'Image file {path} does not exist.')
+      raise UsageError(f'Image file {path} does not exist.')
   size = metadata['image_size']
   channels = metadata['input_shape'][-1]
   preprocessing_fn = preprocessing_factory.get_preprocessing(
@@ -665,7 +698,7 @@ def preprocess_images(image_files, metadata):
         try:
           batches.append(session.run(batch, {file_name: path}))
         except tf.errors.InvalidArgumentError:
-          raise ValueError(f'Cannot decode {path} as an image (jpeg, png, bmp '
+          raise UsageError(f'Cannot decode {path} as an image (jpeg, png, bmp '
                            'or gif expected).') from None
   return batches
 
@@ -684,7 +717,7 @@ def classify(model_path, image_files, top_k=5, config=None):
   """
   model = load_model(model_path, config)
   if 'probabilities' not in model.metadata['outputs']:
-    raise ValueError(f'{model_path} outputs the features of end point '
+    raise UsageError(f'{model_path} outputs the features of end point '
                      f'{model.metadata.get("final_endpoint")!r}, not class '
                      'probabilities; export without --final_endpoint.')
   results = []

@@ -2,7 +2,8 @@
 
 import os
 
-from nets.compat import tf
+from slim_zoo.nets.compat import tf
+from slim_zoo.errors import UsageError
 
 
 def resolve_checkpoint(path):
@@ -15,11 +16,11 @@ def resolve_checkpoint(path):
   if path and os.path.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if not latest:
-      raise ValueError(f'No checkpoint found in directory {path}; train first '
+      raise UsageError(f'No checkpoint found in directory {path}; train first '
                        'or pass a checkpoint file.')
     return latest
   if not path or not tf.train.checkpoint_exists(path):
-    raise ValueError(f'Checkpoint {path} does not exist; check '
+    raise UsageError(f'Checkpoint {path} does not exist; check '
                      '--checkpoint_path.')
   return path
 

@@ -22,7 +22,8 @@ import os
 
 import numpy as np
 
-from nets.compat import tf
+from slim_zoo.nets.compat import tf
+from slim_zoo.errors import UsageError
 
 MIXED_PRECISION_CHOICES = ('none', 'bfloat16', 'auto')
 _XLA_CPU_FLAG = '--tf_xla_cpu_global_jit'
@@ -61,7 +62,7 @@ def validate_mixed_precision(value):
   """Returns `value` normalized ('none' for None); ValueError if unknown."""
   value = 'none' if value in (None, '') else str(value).lower()
   if value not in MIXED_PRECISION_CHOICES:
-    raise ValueError(f'Unknown --mixed_precision={value!r}; valid values: '
+    raise UsageError(f'Unknown --mixed_precision={value!r}; valid values: '
                      f'{", ".join(MIXED_PRECISION_CHOICES)}.')
   return value
 
@@ -91,7 +92,7 @@ def resolve_mixed_precision(value, flags=None, gpu=None, master=''):
   """
   value = validate_mixed_precision(value)
   if master and value == 'bfloat16':
-    raise ValueError(
+    raise UsageError(
         f'--mixed_precision=bfloat16 does not work with --master={master}: '
         'TensorFlow\'s distributed runtime does not run the oneDNN rewrite '
         'that bf16 kernels need; use --mixed_precision=auto or none.')
@@ -162,7 +163,7 @@ def session_config(inter_op_threads=0, intra_op_threads=0, xla=False,
   for name, value in (('inter_op_threads', inter_op_threads),
                       ('intra_op_threads', intra_op_threads)):
     if value is None or int(value) < 0:
-      raise ValueError(f'--{name}={value} must be >= 0 (0 lets TensorFlow '
+      raise UsageError(f'--{name}={value} must be >= 0 (0 lets TensorFlow '
                        'use every core).')
   mixed_precision = resolve_mixed_precision(mixed_precision, master=master)
   result = tf.ConfigProto()

@@ -1,0 +1,90 @@
+"""Evaluates checkpoints of a network of the zoo on one dataset split.
+
+Usage (once):
+  eval_image_classifier --checkpoint_path=/tmp/train \\
+      --eval_dir=/tmp/eval --dataset_name=digits --dataset_split_name=test \\
+      --dataset_dir=/tmp/digits --model_name=lenet
+
+Following a training run: add --eval_interval_secs=60 (and optionally
+--timeout=600) with --checkpoint_path set to the training directory; every
+new checkpoint is evaluated as it appears, until none appears for --timeout
+seconds or the checkpoint of the run's last step (--max_number_of_steps in
+its train_config.json) has been evaluated.
+
+Each evaluation reads the whole split exactly once (the last partial batch
+included) and reports top-1 accuracy (`eval/Accuracy`) and top-5 recall
+(`eval/Recall_5`): printed, written as TensorBoard summaries to --eval_dir and
+as JSON (eval_results.json) beside them. With --moving_average_decay the
+moving averages kept by training are evaluated instead of the raw weights.
+"""
+
+import dataclasses
+import os
+
+from absl import flags
+from absl import logging
+
+from slim_zoo import common_flags
+from slim_zoo import evaluate
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  common_flags.define_model_flags()
+  common_flags.define_dataset_flags()
+  common_flags.define_batch_size_flag(100)
+  common_flags.define_preprocessing_flags()
+  common_flags.define_checkpoint_path_flag(
+      '/tmp/tfmodel/', 'Checkpoint file, or directory whose latest checkpoint '
+      'is evaluated (or followed, with --eval_interval_secs).')
+  with common_flags.group('Evaluation'):
+    flags.DEFINE_string('eval_dir', '/tmp/tfmodel/',
+                        'Directory for the evaluation summaries and JSON.')
+    flags.DEFINE_integer('eval_image_size', None,
+                         'Evaluation image size; None takes the registry '
+                         'default.')
+    flags.DEFINE_integer('max_num_batches', None,
+                         'Evaluate at most this many batches (None = whole '
+                         'split).')
+    flags.DEFINE_integer('eval_interval_secs', 0,
+                         'Follow --checkpoint_path (a directory): evaluate '
+                         'each new checkpoint, looking at most this often. '
+                         '0 = evaluate the latest checkpoint once.')
+    flags.DEFINE_integer('timeout', None,
+                         'With --eval_interval_secs: stop after this many '
+                         'seconds without a new checkpoint (None = wait until '
+                         'the training run\'s last step is evaluated).')
+  common_flags.define_moving_average_flag()
+  common_flags.define_master_flag()
+  common_flags.define_performance_flags(mixed_precision='none')
+
+
+def config_from_flags():
+  """EvalConfig of the parsed flags."""
+  names = [f.name for f in dataclasses.fields(evaluate.EvalConfig)]
+  return evaluate.EvalConfig(**{n: FLAGS[n].value for n in names})
+
+
+def _print(results):
+  for key in ('eval/Accuracy', 'eval/Recall_5'):
+    print(f'{key}[{results[key]:.4f}]')
+  print(f'Evaluated {results["num_examples"]} examples of checkpoint '
+        f'{results["checkpoint"]} (step {results["global_step"]}); results '
+        f'in {os.path.join(FLAGS.eval_dir, evaluate.RESULTS_FILENAME)}',
+        flush=True)
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.INFO)
+  evaluate.run(config_from_flags(), on_result=_print)
+
+
+def run():
+  from slim_zoo import cli
+  cli.run(__doc__, define_flags, main)
+
+
+if __name__ == '__main__':
+  run()

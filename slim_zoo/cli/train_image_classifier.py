@@ -1,0 +1,99 @@
+"""Trains or fine-tunes a network of the zoo on a TFRecord dataset.
+
+Usage (from scratch):
+  train_image_classifier --train_dir=/tmp/train --dataset_name=digits \\
+      --dataset_dir=/tmp/digits --model_name=lenet --max_number_of_steps=1000
+
+Fine-tuning adds --checkpoint_path (file or directory) and usually
+--checkpoint_exclude_scopes / --trainable_scopes; by default the registry's
+logits scopes are excluded when their shapes differ from the checkpoint's (a
+new class count). The checkpoint is only read when --train_dir holds no
+checkpoint yet: running the same command again resumes from --train_dir.
+
+The model is built through deployment/model_deploy.py: --num_clones copies on
+this machine (GPUs, or the CPU with --clone_on_cpu) and, with --master,
+--task, --worker_replicas, --num_ps_tasks and --sync_replicas, one worker of a
+TensorFlow gRPC cluster (task 0 is the chief: it initialises, writes the
+checkpoints and the summaries).
+
+Checkpoints are written atomically, so a run killed at any moment resumes
+from the last one. SIGTERM or Ctrl-C stops after the current step and writes
+a final checkpoint. A NaN or Inf loss (or gradient) stops training before
+the bad update is applied, with one clear error.
+"""
+
+import dataclasses
+
+from absl import flags
+from absl import logging
+
+from slim_zoo import common_flags
+from slim_zoo import train
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  common_flags.define_model_flags()
+  common_flags.define_dataset_flags()
+  common_flags.define_batch_size_flag(32)
+  common_flags.define_preprocessing_flags()
+  with common_flags.group('Training'):
+    flags.DEFINE_string('train_dir', '/tmp/tfmodel/',
+                        'Directory for checkpoints and event logs.')
+    flags.DEFINE_integer('max_number_of_steps', None,
+                         'Number of training steps (None = until stopped).')
+    flags.DEFINE_integer('train_image_size', None,
+                         'Training image size; None takes the registry '
+                         'default.')
+    flags.DEFINE_integer('log_every_n_steps', 10,
+                         'How often (in steps) to log loss and speed.')
+    flags.DEFINE_integer('save_summaries_secs', 600,
+                         'How often (in seconds) to write summaries.')
+    flags.DEFINE_integer('save_interval_secs', 600,
+                         'How often (in seconds) to save a checkpoint.')
+    flags.DEFINE_integer('seed', None, 'Graph-level random seed.')
+  common_flags.define_checkpoint_path_flag(
+      None, 'Checkpoint file or directory to fine-tune from; read only when '
+      '--train_dir holds no checkpoint yet.')
+  with common_flags.group('Checkpoint'):
+    flags.DEFINE_string('checkpoint_exclude_scopes', None,
+                        'Comma-separated scopes not restored from '
+                        '--checkpoint_path; None excludes the registry\'s '
+                        'logits scopes when their shapes differ from the '
+                        'checkpoint\'s.')
+    flags.DEFINE_string('trainable_scopes', None,
+                        'Comma-separated scopes to train; None trains all.')
+    flags.DEFINE_bool('ignore_missing_vars', False,
+                      'Skip (and log) variables missing from the checkpoint.')
+  common_flags.define_optimizer_flags()
+  common_flags.define_moving_average_flag()
+  common_flags.define_deployment_flags()
+  common_flags.define_master_flag()
+  common_flags.define_performance_flags()
+
+
+def config_from_flags():
+  """TrainConfig of the parsed flags."""
+  opt = train.OptimizerConfig(**{
+      f.name: FLAGS[f.name].value
+      for f in dataclasses.fields(train.OptimizerConfig)})
+  names = [f.name for f in dataclasses.fields(train.TrainConfig)
+           if f.name != 'optimizer']
+  return train.TrainConfig(optimizer=opt,
+                           **{n: FLAGS[n].value for n in names})
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.INFO)
+  train.run(config_from_flags())
+
+
+def run():
+  from slim_zoo import cli
+  cli.run(__doc__, define_flags, main)
+
+
+if __name__ == '__main__':
+  run()

@@ -1,0 +1,320 @@
+"""Evaluates checkpoints of a network of the zoo on one dataset split.
+
+Usage (once):
+  python eval_image_classifier.py --checkpoint_path=/tmp/train \
+      --eval_dir=/tmp/eval --dataset_name=digits --dataset_split_name=test \
+      --dataset_dir=/tmp/digits --model_name=lenet
+
+Following a training run: add --eval_interval_secs=60 (and optionally
+--timeout=600) with --checkpoint_path set to the training directory; every
+new checkpoint is evaluated as it appears, until none appears for --timeout
+seconds or the checkpoint of the run's last step (--max_number_of_steps in
+its train_config.json) has been evaluated.
+
+Each evaluation reads the whole split exactly once (the last partial batch
+included) and reports top-1 accuracy (`eval/Accuracy`) and top-5 recall
+(`eval/Recall_5`): printed, written as TensorBoard summaries to --eval_dir and
+as JSON (eval_results.json) beside them. With --moving_average_decay the
+moving averages kept by training are evaluated instead of the raw weights.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+from absl import logging
+
+from slim_zoo import checkpoint_utils
+from slim_zoo import performance
+from slim_zoo.datasets import dataset_factory
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets import input_pipeline
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.preprocessing import preprocessing_factory
+from slim_zoo.errors import UsageError
+
+RESULTS_FILENAME = 'eval_results.json'
+TRAIN_CONFIG_FILENAME = 'train_config.json'  # Written by the training script.
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """One evaluation; field names and meanings are the flags'."""
+  checkpoint_path: str
+  eval_dir: str
+  model_name: str
+  dataset_name: str
+  dataset_dir: str
+  dataset_split_name: str = 'test'
+  preprocessing_name: str = None
+  batch_size: int = 100
+  eval_image_size: int = None
+  labels_offset: int = 0
+  num_readers: int = 4
+  num_preprocessing_threads: int = 4
+  use_grayscale: bool = False
+  max_num_batches: int = None
+  moving_average_decay: float = None
+  eval_interval_secs: int = 0
+  timeout: int = None
+  master: str = ''
+  mixed_precision: str = 'none'
+  xla: bool = False
+  inter_op_threads: int = 0
+  intra_op_threads: int = 0
+
+
+def validate_config(cfg):
+  """Rejects flag values that cannot work, before any graph is built."""
+  # Mixed precision and thread counts, checked by building the config once.
+  performance.session_config(
+      inter_op_threads=cfg.inter_op_threads,
+      intra_op_threads=cfg.intra_op_threads,
+      mixed_precision=cfg.mixed_precision, master=cfg.master)
+  if cfg.batch_size <= 0:
+    raise UsageError(f'--batch_size must be positive, got {cfg.batch_size}.')
+  if cfg.max_num_batches is not None and cfg.max_num_batches <= 0:
+    raise UsageError(f'--max_num_batches must be positive, got '
+                     f'{cfg.max_num_batches}.')
+  if (cfg.moving_average_decay is not None and
+      not 0.0 < cfg.moving_average_decay < 1.0):
+    raise UsageError(f'--moving_average_decay must be in (0, 1) (the value '
+                     f'used in training), got {cfg.moving_average_decay}.')
+  if cfg.eval_interval_secs < 0:
+    raise UsageError(f'--eval_interval_secs must be >= 0, got '
+                     f'{cfg.eval_interval_secs}.')
+  if cfg.eval_interval_secs and not os.path.isdir(cfg.checkpoint_path or ''):
+    raise UsageError(
+        f'--eval_interval_secs follows a training directory, but '
+        f'--checkpoint_path={cfg.checkpoint_path} is not a directory; pass '
+        'the --train_dir of the run, or drop --eval_interval_secs to '
+        'evaluate one checkpoint.')
+  if cfg.timeout is not None and cfg.timeout < 0:
+    raise UsageError(f'--timeout must be >= 0 seconds, got {cfg.timeout}.')
+  spec = nets_factory.get_spec(cfg.model_name)
+  if spec.input_kind != 'image':
+    raise UsageError(f'--model_name={cfg.model_name} is a {spec.input_kind} '
+                     'model; this script reads image datasets. Choose an '
+                     'image model (see nets/nets_factory.py).')
+
+
+def variables_to_restore(moving_average_decay, global_step):
+  """Saver var_list: the moving averages of the model variables if decay set.
+
+  Must be called after the model is built. Non-model variables are restored
+  under their own names.
+  """
+  if not moving_average_decay:
+    return tf.global_variables()
+  averages = tf.train.ExponentialMovingAverage(moving_average_decay,
+                                               global_step)
+  restore = averages.variables_to_restore(slim.get_model_variables())
+  restore[global_step.op.name] = global_step
+  return restore
+
+
+def build_eval_graph(cfg, dataset):
+  """Builds the input pipeline, net and per-example metrics.
+
+  Returns:
+    dict: initializer (restarts the single pass), correct and in_top5 (float
+    [batch]), global_step, saver.
+  """
+  spec = nets_factory.get_spec(cfg.model_name)
+  num_classes = dataset.num_classes - cfg.labels_offset
+  global_step = tf.train.get_or_create_global_step()
+  network_fn = nets_factory.get_network_fn(
+      cfg.model_name, num_classes=num_classes, is_training=False)
+  preprocessing_fn = preprocessing_factory.get_preprocessing(
+      cfg.preprocessing_name or spec.preprocessing, is_training=False,
+      use_grayscale=cfg.use_grayscale)
+  size = cfg.eval_image_size or spec.default_image_size
+  with tf.device('/cpu:0'):
+    data = input_pipeline.build_dataset(
+        dataset, preprocessing_fn,
+        input_pipeline.InputConfig(
+            batch_size=cfg.batch_size, image_size=(size, size),
+            is_training=False, num_readers=cfg.num_readers,
+            num_parallel_calls=cfg.num_preprocessing_threads,
+            labels_offset=cfg.labels_offset))
+    iterator = tf.data.make_initializable_iterator(data)
+    images, labels = iterator.get_next()
+  logits, _ = network_fn(images)
+  logits = tf.reshape(logits, [tf.shape(logits)[0], -1])
+  labels = tf.reshape(labels, [-1])
+  predictions = tf.argmax(logits, 1)
+  correct = tf.cast(tf.equal(predictions, labels), tf.float32)
+  in_top5 = tf.cast(tf.nn.in_top_k(logits, labels, min(5, num_classes)),
+                    tf.float32)
+  saver = tf.train.Saver(variables_to_restore(cfg.moving_average_decay,
+                                              global_step))
+  return {'initializer': iterator.initializer, 'correct': correct,
+          'in_top5': in_top5, 'global_step': global_step, 'saver': saver}
+
+
+def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
+  """One pass over the split with `checkpoint`; returns the results dict."""
+  start = time.time()
+  correct = top5 = 0.0
+  count = batches = 0
+  config = performance.session_config(
+      inter_op_threads=cfg.inter_op_threads,
+      intra_op_threads=cfg.intra_op_threads, xla=cfg.xla,
+      mixed_precision=cfg.mixed_precision, master=cfg.master)
+  with tf.Session(cfg.master, config=config) as session:
+    try:
+      ops['saver'].restore(session, checkpoint)
+    except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
+      if not tf.train.checkpoint_exists(checkpoint):
+        raise  # Deleted meanwhile (training keeps the last few only).
+      raise UsageError(
+          f'Checkpoint {checkpoint} does not fit {cfg.model_name}: '
+          f'{e.message.splitlines()[0]}. Check --model_name and '
+          '--labels_offset, and set --moving_average_decay only if training '
+          'kept moving averages.') from None
+    step = int(session.run(ops['global_step']))
+    session.run(ops['initializer'])
+    while cfg.max_num_batches is None or batches < cfg.max_num_batches:
+      try:
+        c, t = session.run([ops['correct'], ops['in_top5']])
+      except tf.errors.OutOfRangeError:
+        break
+      correct += float(c.sum())
+      top5 += float(t.sum())
+      count += int(c.shape[0])
+      batches += 1
+  if not count:
+    raise UsageError(f'Split {cfg.dataset_split_name} of {cfg.dataset_name} '
+                     'yielded no examples; convert the dataset again.')
+  if cfg.max_num_batches is None and num_samples and count != num_samples:
+    logging.warning('Read %d examples but the %s split should have %d; the '
+                    'dataset files may be incomplete.', count,
+                    cfg.dataset_split_name, num_samples)
+  return {
+      'eval/Accuracy': correct / count,
+      'eval/Recall_5': top5 / count,
+      'num_examples': count,
+      'num_batches': batches,
+      'global_step': step,
+      'checkpoint': checkpoint,
+      'moving_averages': bool(cfg.moving_average_decay),
+      'seconds': round(time.time() - start, 3),
+  }
+
+
+def _write_results(eval_dir, results):
+  os.makedirs(eval_dir, exist_ok=True)
+  writer = tf.summary.FileWriter(eval_dir)
+  summary = tf.Summary(value=[
+      tf.Summary.Value(tag=k, simple_value=v) for k, v in results.items()
+      if k.startswith('eval/')])
+  writer.add_summary(summary, results['global_step'])
+  writer.close()
+  dataset_utils.write_text_atomic(
+      os.path.join(eval_dir, RESULTS_FILENAME),
+      json.dumps(results, indent=2, sort_keys=True) + '\n')
+
+
+def log_results(results):
+  """Logs one evaluation's results (the default report of `run`)."""
+  logging.info('step %d: eval/Accuracy = %.4f, eval/Recall_5 = %.4f on %d '
+               'examples (%s)', results['global_step'],
+               results['eval/Accuracy'], results['eval/Recall_5'],
+               results['num_examples'], results['checkpoint'])
+
+
+def _build(cfg):
+  validate_config(cfg)
+  dataset = dataset_factory.get_dataset(cfg.dataset_name,
+                                        cfg.dataset_split_name,
+                                        cfg.dataset_dir)
+  return dataset
+
+
+def evaluate(cfg):
+  """Evaluates the checkpoint (or a directory's latest) once.
+
+  Returns:
+    dict of results, also written to cfg.eval_dir.
+
+  Raises:
+    ValueError: bad flags, dataset or checkpoint.
+  """
+  dataset = _build(cfg)
+  checkpoint = checkpoint_utils.resolve_checkpoint(cfg.checkpoint_path)
+  with tf.Graph().as_default():
+    ops = build_eval_graph(cfg, dataset)
+    results = evaluate_checkpoint(cfg, ops, checkpoint, dataset.num_samples)
+  _write_results(cfg.eval_dir, results)
+  return results
+
+
+def _final_step(train_dir):
+  """--max_number_of_steps of the training run in `train_dir`, if known."""
+  path = os.path.join(train_dir, TRAIN_CONFIG_FILENAME)
+  try:
+    with open(path) as f:
+      return json.load(f).get('max_number_of_steps')
+  except (OSError, ValueError):
+    return None
+
+
+def evaluate_loop(cfg, on_result=None):
+  """Evaluates every new checkpoint of cfg.checkpoint_path (a directory).
+
+  Stops after cfg.timeout seconds without a new checkpoint, or once the
+  checkpoint of the training run's last step has been evaluated.
+
+  Returns:
+    list of the results dicts, in order.
+  """
+  dataset = _build(cfg)
+  results = []
+  with tf.Graph().as_default():
+    ops = build_eval_graph(cfg, dataset)
+    for checkpoint in tf.train.checkpoints_iterator(
+        cfg.checkpoint_path, min_interval_secs=cfg.eval_interval_secs,
+        timeout=cfg.timeout):
+      try:
+        result = evaluate_checkpoint(cfg, ops, checkpoint,
+                                     dataset.num_samples)
+      except tf.errors.NotFoundError:
+        # Training deletes old checkpoints (max_to_keep); the next is newer.
+        logging.warning('Checkpoint %s disappeared before it was evaluated; '
+                        'waiting for the next one.', checkpoint)
+        continue
+      _write_results(cfg.eval_dir, result)
+      results.append(result)
+      if on_result:
+        on_result(result)
+      final = _final_step(cfg.checkpoint_path)
+      if final and result['global_step'] >= final:
+        logging.info('Evaluated the last step (%d) of the training run.',
+                     final)
+        break
+  if not results:
+    logging.warning('No checkpoint appeared in %s within %s seconds.',
+                    cfg.checkpoint_path, cfg.timeout)
+  return results
+
+
+def run(cfg, on_result=None):
+  """Evaluates once, or follows a training run with cfg.eval_interval_secs.
+
+  Calls on_result(results) (default: log_results) once per evaluated
+  checkpoint; returns the list of results. Corrupt input data is reported
+  as a UsageError.
+  """
+  on_result = on_result or log_results
+  try:
+    if cfg.eval_interval_secs:
+      return evaluate_loop(cfg, on_result=on_result)
+    results = evaluate(cfg)
+    if on_result:
+      on_result(results)
+    return [results]
+  except tf.errors.DataLossError as e:
+    raise UsageError(f'Corrupt TFRecord data in {cfg.dataset_dir} '
+                     f'({e.message}); convert the dataset again.') from None

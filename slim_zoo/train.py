@@ -1,0 +1,836 @@
+"""Trains or fine-tunes a network of the zoo on a TFRecord dataset.
+
+Usage (from scratch):
+  python train_image_classifier.py --train_dir=/tmp/train --dataset_name=digits \
+      --dataset_dir=/tmp/digits --model_name=lenet --max_number_of_steps=1000
+
+Fine-tuning adds --checkpoint_path (file or directory) and usually
+--checkpoint_exclude_scopes / --trainable_scopes; by default the registry's
+logits scopes are excluded when their shapes differ from the checkpoint's (a
+new class count). The checkpoint is only read when --train_dir holds no
+checkpoint yet: running the same command again resumes from --train_dir.
+
+The model is built through deployment/model_deploy.py: --num_clones copies on
+this machine (GPUs, or the CPU with --clone_on_cpu) and, with --master,
+--task, --worker_replicas, --num_ps_tasks and --sync_replicas, one worker of a
+TensorFlow gRPC cluster (task 0 is the chief: it initialises, writes the
+checkpoints and the summaries).
+
+Crash safety: checkpoints are written atomically by tf.train.Saver, so a run
+killed at any moment (even SIGKILL) resumes from the last checkpoint with its
+global step. SIGTERM or Ctrl-C stops after the current step and writes a final
+checkpoint. A NaN or Inf loss (or gradient) stops training before the bad
+update is applied, with one clear error; the checkpoints already written stay.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import threading
+import time
+
+from absl import logging
+
+from slim_zoo import checkpoint_utils
+from slim_zoo import common_flags
+from slim_zoo import performance
+from slim_zoo.datasets import dataset_factory
+from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets import input_pipeline
+from slim_zoo.deployment import model_deploy
+from slim_zoo.nets import nets_factory
+from slim_zoo.nets.compat import slim, tf
+from slim_zoo.preprocessing import preprocessing_factory
+from slim_zoo.errors import UsageError
+
+CONFIG_FILENAME = 'train_config.json'
+AUX_LOSS_WEIGHT = 0.4  # TF-Slim's weight of the Inception auxiliary head.
+_NON_FINITE = 'non-finite value (NaN or Inf) in the'
+
+
+class NonFiniteLossError(UsageError):
+  """Training met a NaN or Inf loss or gradient; nothing bad was saved."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+  """Optimizer, its hyper-parameters and the learning-rate schedule.
+
+  Field names and meanings are the flags of the same names.
+  """
+  optimizer: str = 'rmsprop'
+  learning_rate: float = 0.01
+  learning_rate_decay_type: str = 'exponential'
+  learning_rate_decay_factor: float = 0.94
+  num_epochs_per_decay: float = 2.0
+  end_learning_rate: float = 0.0001
+  warmup_epochs: float = 0.0
+  clip_gradient_norm: float = 0.0
+  adadelta_rho: float = 0.95
+  adagrad_initial_accumulator_value: float = 0.1
+  adam_beta1: float = 0.9
+  adam_beta2: float = 0.999
+  opt_epsilon: float = 1.0
+  ftrl_learning_rate_power: float = -0.5
+  ftrl_initial_accumulator_value: float = 0.1
+  ftrl_l1: float = 0.0
+  ftrl_l2: float = 0.0
+  momentum: float = 0.9
+  rmsprop_momentum: float = 0.9
+  rmsprop_decay: float = 0.9
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """One training run; field names and meanings are the flags'."""
+  train_dir: str
+  model_name: str
+  dataset_name: str
+  dataset_dir: str
+  dataset_split_name: str = 'train'
+  preprocessing_name: str = None
+  batch_size: int = 32
+  train_image_size: int = None
+  max_number_of_steps: int = None
+  weight_decay: float = 0.00004
+  label_smoothing: float = 0.0
+  labels_offset: int = 0
+  num_readers: int = 4
+  num_preprocessing_threads: int = 4
+  use_grayscale: bool = False
+  log_every_n_steps: int = 10
+  save_summaries_secs: int = 600
+  save_interval_secs: int = 600
+  checkpoint_path: str = None
+  checkpoint_exclude_scopes: str = None
+  trainable_scopes: str = None
+  ignore_missing_vars: bool = False
+  moving_average_decay: float = None
+  master: str = ''
+  num_clones: int = 1
+  clone_on_cpu: bool = False
+  worker_replicas: int = 1
+  num_ps_tasks: int = 0
+  task: int = 0
+  sync_replicas: bool = False
+  replicas_to_aggregate: int = None
+  seed: int = None
+  mixed_precision: str = 'auto'
+  xla: bool = False
+  inter_op_threads: int = 0
+  intra_op_threads: int = 0
+  optimizer: OptimizerConfig = OptimizerConfig()
+
+  @property
+  def is_chief(self):
+    return self.task == 0
+
+
+def validate_config(cfg):
+  """Rejects flag values that cannot work, before any graph is built.
+
+  Raises:
+    ValueError: naming the bad value, what is valid and the fix.
+  """
+  # Mixed precision and thread counts, checked by building the config once.
+  performance.session_config(
+      inter_op_threads=cfg.inter_op_threads,
+      intra_op_threads=cfg.intra_op_threads,
+      mixed_precision=cfg.mixed_precision, master=cfg.master)
+  opt = cfg.optimizer
+  if not cfg.dataset_dir:
+    raise UsageError('--dataset_dir is required: the directory with the '
+                     'dataset\'s TFRecords.')
+  if not cfg.train_dir:
+    raise UsageError('--train_dir is required: the directory for checkpoints '
+                     'and summaries.')
+  if cfg.batch_size <= 0:
+    raise UsageError(f'--batch_size must be positive, got {cfg.batch_size}.')
+  if cfg.num_clones < 1:
+    raise UsageError(f'--num_clones must be at least 1, got '
+                     f'{cfg.num_clones}.')
+  if cfg.batch_size % cfg.num_clones:
+    raise UsageError(
+        f'--num_clones={cfg.num_clones} does not divide '
+        f'--batch_size={cfg.batch_size}: each clone gets an equal share of '
+        'the batch; use a --batch_size that is a multiple of --num_clones.')
+  if cfg.worker_replicas < 1:
+    raise UsageError(f'--worker_replicas must be at least 1, got '
+                     f'{cfg.worker_replicas}.')
+  if not 0 <= cfg.task < cfg.worker_replicas:
+    raise UsageError(f'--task={cfg.task} is not a worker of '
+                     f'--worker_replicas={cfg.worker_replicas}; valid tasks '
+                     f'are 0..{cfg.worker_replicas - 1}.')
+  if cfg.num_ps_tasks < 0:
+    raise UsageError(f'--num_ps_tasks must be >= 0, got {cfg.num_ps_tasks}.')
+  if cfg.sync_replicas and cfg.worker_replicas <= 1:
+    raise UsageError(
+        f'--sync_replicas needs --worker_replicas > 1 (got '
+        f'{cfg.worker_replicas}): there is nothing to synchronise with one '
+        'worker; drop --sync_replicas or start more workers.')
+  if cfg.replicas_to_aggregate is not None:
+    if not cfg.sync_replicas:
+      raise UsageError('--replicas_to_aggregate only applies with '
+                       '--sync_replicas; add --sync_replicas or drop it.')
+    if cfg.replicas_to_aggregate < 1:
+      raise UsageError(f'--replicas_to_aggregate must be at least 1, got '
+                       f'{cfg.replicas_to_aggregate}.')
+  if cfg.worker_replicas > 1 and cfg.num_ps_tasks < 1:
+    raise UsageError(
+        f'--worker_replicas={cfg.worker_replicas} needs --num_ps_tasks >= 1: '
+        'the workers share the variables through parameter servers.')
+  if (cfg.worker_replicas > 1 or cfg.num_ps_tasks > 0) and not cfg.master:
+    raise UsageError(
+        f'--worker_replicas={cfg.worker_replicas} / --num_ps_tasks='
+        f'{cfg.num_ps_tasks} describe a cluster but --master is empty; pass '
+        '--master=grpc://HOST:PORT of this worker\'s server (see '
+        'start_tf_server.py).')
+  if cfg.max_number_of_steps is not None and cfg.max_number_of_steps <= 0:
+    raise UsageError(f'--max_number_of_steps must be positive, got '
+                     f'{cfg.max_number_of_steps}.')
+  if opt.optimizer not in common_flags.OPTIMIZERS:
+    raise UsageError(f'Unknown optimizer {opt.optimizer!r}; valid: '
+                     f'{", ".join(common_flags.OPTIMIZERS)}.')
+  if opt.learning_rate_decay_type not in common_flags.DECAY_TYPES:
+    raise UsageError(f'Unknown learning_rate_decay_type '
+                     f'{opt.learning_rate_decay_type!r}; valid: '
+                     f'{", ".join(common_flags.DECAY_TYPES)}.')
+  if (opt.learning_rate_decay_type == 'cosine' and
+      not cfg.max_number_of_steps):
+    raise UsageError('--learning_rate_decay_type=cosine decays to '
+                     '--end_learning_rate at --max_number_of_steps; set '
+                     '--max_number_of_steps.')
+  if opt.learning_rate <= 0:
+    raise UsageError(f'--learning_rate must be positive, got '
+                     f'{opt.learning_rate}.')
+  if opt.warmup_epochs < 0:
+    raise UsageError(f'--warmup_epochs must be >= 0, got '
+                     f'{opt.warmup_epochs}.')
+  if opt.clip_gradient_norm < 0:
+    raise UsageError(f'--clip_gradient_norm must be >= 0 (0 = off), got '
+                     f'{opt.clip_gradient_norm}.')
+  if opt.num_epochs_per_decay <= 0:
+    raise UsageError(f'--num_epochs_per_decay must be positive, got '
+                     f'{opt.num_epochs_per_decay}.')
+  if not 0.0 <= cfg.label_smoothing < 1.0:
+    raise UsageError(f'--label_smoothing must be in [0, 1), got '
+                     f'{cfg.label_smoothing}.')
+  if (cfg.moving_average_decay is not None and
+      not 0.0 < cfg.moving_average_decay < 1.0):
+    raise UsageError(f'--moving_average_decay must be in (0, 1), e.g. '
+                     f'0.9999, got {cfg.moving_average_decay}.')
+  spec = nets_factory.get_spec(cfg.model_name)
+  if spec.input_kind != 'image':
+    raise UsageError(f'--model_name={cfg.model_name} is a {spec.input_kind} '
+                     'model; this script reads image datasets. Choose an '
+                     'image model (see nets/nets_factory.py).')
+
+
+def _steps_per_epoch(num_samples_per_epoch, batch_size, replicas_to_aggregate):
+  # With synchronous replicas one global step consumes one batch per
+  # aggregated replica (TF-Slim divides its decay steps the same way).
+  return num_samples_per_epoch / float(batch_size * replicas_to_aggregate)
+
+
+def configure_learning_rate(cfg, num_samples_per_epoch, batch_size,
+                            global_step, max_number_of_steps=None,
+                            replicas_to_aggregate=1):
+  """Learning-rate tensor of the schedule in `cfg` (an OptimizerConfig).
+
+  A linear warm-up from 0 to cfg.learning_rate over cfg.warmup_epochs comes
+  first; the decay counts its steps from the end of the warm-up:
+    fixed: cfg.learning_rate.
+    exponential: lr * factor ** floor(t / decay_steps) (staircase).
+    polynomial: linear from lr to end_learning_rate over decay_steps.
+    cosine: lr -> end_learning_rate along half a cosine, reaching it at
+      max_number_of_steps.
+  decay_steps is num_epochs_per_decay epochs of batch_size (times
+  replicas_to_aggregate) examples.
+
+  Raises:
+    ValueError: unknown decay type, or cosine without max_number_of_steps.
+  """
+  steps_per_epoch = _steps_per_epoch(num_samples_per_epoch, batch_size,
+                                     replicas_to_aggregate)
+  decay_steps = max(1, int(steps_per_epoch * cfg.num_epochs_per_decay))
+  warmup_steps = int(steps_per_epoch * cfg.warmup_epochs)
+  step = tf.cast(global_step, tf.int64)
+  decay_step = tf.maximum(step - warmup_steps, 0)
+  kind = cfg.learning_rate_decay_type
+  if kind == 'fixed':
+    lr = tf.constant(cfg.learning_rate, tf.float32)
+  elif kind == 'exponential':
+    lr = tf.train.exponential_decay(
+        cfg.learning_rate, decay_step, decay_steps,
+        cfg.learning_rate_decay_factor, staircase=True)
+  elif kind == 'polynomial':
+    lr = tf.train.polynomial_decay(
+        cfg.learning_rate, decay_step, decay_steps, cfg.end_learning_rate,
+        power=1.0, cycle=False)
+  elif kind == 'cosine':
+    if not max_number_of_steps:
+      raise UsageError('--learning_rate_decay_type=cosine needs '
+                       '--max_number_of_steps.')
+    horizon = max(1, max_number_of_steps - warmup_steps)
+    progress = tf.minimum(tf.cast(decay_step, tf.float32) / horizon, 1.0)
+    cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
+    lr = cfg.end_learning_rate + (
+        cfg.learning_rate - cfg.end_learning_rate) * cosine
+  else:
+    raise UsageError(f'Unknown learning_rate_decay_type {kind!r}; valid: '
+                     f'{", ".join(common_flags.DECAY_TYPES)}.')
+  if warmup_steps > 0:
+    warmup = cfg.learning_rate * tf.cast(step, tf.float32) / warmup_steps
+    lr = tf.where(step < warmup_steps, warmup, lr)
+  return tf.identity(lr, name=f'{kind}_learning_rate')
+
+
+def configure_optimizer(cfg, learning_rate):
+  """The optimizer named in `cfg` (an OptimizerConfig)."""
+  name = cfg.optimizer
+  if name == 'adadelta':
+    return tf.train.AdadeltaOptimizer(learning_rate, rho=cfg.adadelta_rho,
+                                      epsilon=cfg.opt_epsilon)
+  if name == 'adagrad':
+    return tf.train.AdagradOptimizer(
+        learning_rate,
+        initial_accumulator_value=cfg.adagrad_initial_accumulator_value)
+  if name == 'adam':
+    return tf.train.AdamOptimizer(learning_rate, beta1=cfg.adam_beta1,
+                                  beta2=cfg.adam_beta2,
+                                  epsilon=cfg.opt_epsilon)
+  if name == 'ftrl':
+    return tf.train.FtrlOptimizer(
+        learning_rate, learning_rate_power=cfg.ftrl_learning_rate_power,
+        initial_accumulator_value=cfg.ftrl_initial_accumulator_value,
+        l1_regularization_strength=cfg.ftrl_l1,
+        l2_regularization_strength=cfg.ftrl_l2)
+  if name == 'momentum':
+    return tf.train.MomentumOptimizer(learning_rate, momentum=cfg.momentum,
+                                      name='Momentum')
+  if name == 'rmsprop':
+    return tf.train.RMSPropOptimizer(learning_rate, decay=cfg.rmsprop_decay,
+                                     momentum=cfg.rmsprop_momentum,
+                                     epsilon=cfg.opt_epsilon)
+  if name == 'sgd':
+    return tf.train.GradientDescentOptimizer(learning_rate)
+  raise UsageError(f'Unknown optimizer {name!r}; valid: '
+                   f'{", ".join(common_flags.OPTIMIZERS)}.')
+
+
+def split_scopes(scopes):
+  """'a, b/' -> ['a', 'b']."""
+  return [s.strip().rstrip('/') for s in (scopes or '').split(',')
+          if s.strip().rstrip('/')]
+
+
+def in_scopes(name, scopes):
+  """Whether variable `name` lies in one of `scopes` (whole name parts)."""
+  return any(name == s or name.startswith(s + '/') for s in scopes)
+
+
+def _unmatched_scopes(scopes, variables):
+  return [s for s in scopes
+          if not any(in_scopes(v.op.name, [s]) for v in variables)]
+
+
+def _scope_examples(variables):
+  tops = sorted({v.op.name.split('/')[0] for v in variables})
+  return ', '.join(tops[:5])
+
+
+def variables_to_train(trainable_scopes):
+  """Trainable variables under `trainable_scopes` (all when empty).
+
+  Raises:
+    ValueError: if a scope matches no trainable variable.
+  """
+  scopes = split_scopes(trainable_scopes)
+  trainable = tf.trainable_variables()
+  if not scopes:
+    return trainable
+  unmatched = _unmatched_scopes(scopes, trainable)
+  if unmatched:
+    raise UsageError(
+        f'--trainable_scopes: {", ".join(map(repr, unmatched))} matches no '
+        f'trainable variable of the model (top-level scopes: '
+        f'{_scope_examples(trainable)}); fix the scope names.')
+  return [v for v in trainable if in_scopes(v.op.name, scopes)]
+
+
+def _suggested_exclusions(spec, mismatched_names):
+  """The registry's scopes if they cover every mismatch, else the parents."""
+  logits = list(spec.logits_scopes)
+  if all(in_scopes(n, logits) for n in mismatched_names):
+    return ','.join(logits)
+  parents = sorted({n.rsplit('/', 1)[0] for n in mismatched_names})
+  return ','.join(parents)
+
+
+def build_init_fn(checkpoint_path, model_name, checkpoint_exclude_scopes=None,
+                  ignore_missing_vars=False):
+  """Restore function for fine-tuning from `checkpoint_path`.
+
+  Call after the model is built. Restores the model variables (slim model
+  variables) outside the exclude scopes. With checkpoint_exclude_scopes=None,
+  the registry's logits scopes are excluded when any of their variables has a
+  different shape in the checkpoint (a new number of classes).
+
+  Returns:
+    (init_fn(scaffold, session), list of restored variables).
+
+  Raises:
+    ValueError: missing checkpoint, an exclude scope matching no variable,
+      shape mismatches (every mismatched variable is named and exclude scopes
+      are suggested), or variables missing from the checkpoint without
+      ignore_missing_vars.
+  """
+  checkpoint = checkpoint_utils.resolve_checkpoint(checkpoint_path)
+  spec = nets_factory.get_spec(model_name)
+  model_vars = slim.get_model_variables()
+  if checkpoint_exclude_scopes is None:
+    logits_vars = [v for v in model_vars
+                   if in_scopes(v.op.name, spec.logits_scopes)]
+    mismatched, _ = checkpoint_utils.compare_with_checkpoint(checkpoint,
+                                                             logits_vars)
+    exclusions = list(spec.logits_scopes) if mismatched else []
+    if exclusions:
+      logging.info('The logits of %s differ in shape from the model (%s): not '
+                   'restoring %s', checkpoint, '; '.join(mismatched),
+                   ', '.join(exclusions))
+  else:
+    exclusions = split_scopes(checkpoint_exclude_scopes)
+    unmatched = _unmatched_scopes(exclusions, model_vars)
+    if unmatched:
+      raise UsageError(
+          f'--checkpoint_exclude_scopes: {", ".join(map(repr, unmatched))} '
+          f'matches no variable of {model_name} (its exclude scopes are '
+          f'{spec.exclude_scopes}); fix the scope names.')
+  restore = [v for v in model_vars if not in_scopes(v.op.name, exclusions)]
+  mismatched, missing = checkpoint_utils.compare_with_checkpoint(checkpoint,
+                                                               restore)
+  if mismatched:
+    names = [m.split(' ', 1)[0] for m in mismatched]
+    raise UsageError(
+        f'Checkpoint {checkpoint} does not fit {model_name}: '
+        f'{len(mismatched)} variables differ in shape: {"; ".join(mismatched)}.'
+        f' Exclude them with --checkpoint_exclude_scopes='
+        f'{_suggested_exclusions(spec, names)}.')
+  if missing and not ignore_missing_vars:
+    raise UsageError(
+        f'Checkpoint {checkpoint} lacks {len(missing)} variables of '
+        f'{model_name}: {", ".join(missing[:10])}'
+        f'{" ..." if len(missing) > 10 else ""}; pass --ignore_missing_vars '
+        'to train them from scratch, or exclude their scopes with '
+        '--checkpoint_exclude_scopes.')
+  if missing:
+    logging.warning('--ignore_missing_vars: not restoring %d variables '
+                    'missing from %s: %s', len(missing), checkpoint,
+                    ', '.join(missing))
+  restore = [v for v in restore if v.op.name not in missing]
+  if not restore:
+    raise UsageError(f'Nothing to restore from {checkpoint}: every variable '
+                     'of the model is excluded or missing; check '
+                     '--checkpoint_exclude_scopes.')
+  saver = tf.train.Saver(restore)
+  logging.info('Fine-tuning: restoring %d variables from %s', len(restore),
+               checkpoint)
+
+  def init_fn(unused_scaffold, session):
+    saver.restore(session, checkpoint)
+
+  return init_fn, restore
+
+
+class _LoggingHook(tf.train.SessionRunHook):
+  """Logs step, loss, learning rate, images/sec and ETA every N steps."""
+
+  def __init__(self, loss, learning_rate, global_step, every_n, batch_size,
+               max_steps):
+    self._fetches = {'loss': loss, 'lr': learning_rate, 'step': global_step}
+    self._every_n = max(1, every_n)
+    self._batch_size = batch_size
+    self._max_steps = max_steps
+    self._count = 0
+    self._last_time = None
+    self.last_values = None
+
+  def before_run(self, run_context):
+    return tf.train.SessionRunArgs(self._fetches)
+
+  def after_run(self, run_context, run_values):
+    self._count += 1
+    values = run_values.results
+    self.last_values = values
+    if self._last_time is None:  # The first step includes graph start-up.
+      self._last_time = time.time()
+      self._count = 0
+      return
+    if self._count % self._every_n:
+      return
+    now = time.time()
+    rate = self._count * self._batch_size / max(now - self._last_time, 1e-9)
+    step = int(values['step'])
+    eta = ''
+    if self._max_steps:
+      remaining = (self._max_steps - step) * self._batch_size / max(rate, 1e-9)
+      eta = f', ETA {remaining:.0f}s'
+    logging.info('step %d: loss = %.4f, lr = %.6g, %.1f images/sec%s', step,
+                 values['loss'], values['lr'], rate, eta)
+    self._last_time = now
+    self._count = 0
+
+
+class _StopOnSignal(tf.train.SessionRunHook):
+  """SIGTERM / SIGINT request a clean stop after the current step.
+
+  The stop goes through MonitoredSession, so the chief's CheckpointSaverHook
+  writes a final checkpoint in end(). A second Ctrl-C interrupts at once.
+  Used as a context manager that installs and restores the handlers (only
+  possible in the main thread; elsewhere signals keep their handlers).
+  """
+
+  _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self.received = None
+    self._previous = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in self._SIGNALS:
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *unused_exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    self._previous = {}
+
+  def _handle(self, signum, unused_frame):
+    if self.received is not None and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.received = signal.Signals(signum).name
+    logging.warning('Received %s: stopping after this step and writing a '
+                    'final checkpoint.', self.received)
+
+  def after_run(self, run_context, run_values):
+    if self.received is not None:
+      run_context.request_stop()
+
+
+def _save_config(train_dir, cfg):
+  os.makedirs(train_dir, exist_ok=True)
+  dataset_utils.write_text_atomic(
+      os.path.join(train_dir, CONFIG_FILENAME),
+      json.dumps(dataclasses.asdict(cfg), indent=2, sort_keys=True) + '\n')
+
+
+def deployment_config(cfg):
+  """model_deploy.DeploymentConfig of the run."""
+  return model_deploy.DeploymentConfig(
+      num_clones=cfg.num_clones, clone_on_cpu=cfg.clone_on_cpu,
+      replica_id=cfg.task, num_replicas=cfg.worker_replicas,
+      num_ps_tasks=cfg.num_ps_tasks)
+
+
+def _add_losses(logits, end_points, labels, num_classes, label_smoothing):
+  """TF-Slim's classification losses, added to the LOSSES collection."""
+  onehot = tf.one_hot(labels, num_classes)
+  if 'AuxLogits' in end_points:
+    aux = tf.reshape(end_points['AuxLogits'], [tf.shape(labels)[0], -1])
+    tf.losses.softmax_cross_entropy(onehot, aux,
+                                    label_smoothing=label_smoothing,
+                                    weights=AUX_LOSS_WEIGHT, scope='aux_loss')
+  logits = tf.reshape(logits, [tf.shape(labels)[0], -1])
+  tf.losses.softmax_cross_entropy(onehot, logits,
+                                  label_smoothing=label_smoothing, weights=1.0)
+
+
+def _add_summaries(clones, first_clone_scope, total_loss, learning_rate,
+                   grad_norm):
+  """Input images, activations, sparsity, losses, variables, lr, grad norm."""
+  outputs = clones[0].outputs
+  tf.summary.image('images', outputs['images'], max_outputs=3)
+  for name, tensor in outputs['end_points'].items():
+    tf.summary.histogram('activations/' + name, tensor)
+    tf.summary.scalar('sparsity/' + name, tf.nn.zero_fraction(tensor))
+  for loss in tf.get_collection(tf.GraphKeys.LOSSES, first_clone_scope):
+    tf.summary.scalar('losses/' + loss.op.name, loss)
+  # model_deploy adds each clone's loss and the regularization loss.
+  for variable in slim.get_model_variables():
+    tf.summary.histogram('variables/' + variable.op.name, variable)
+  tf.summary.scalar('losses/total_loss', total_loss)
+  tf.summary.scalar('learning_rate', learning_rate)
+  tf.summary.scalar('gradient_global_norm', grad_norm)
+
+
+def build_train_graph(cfg):
+  """Builds input, clones, losses, train op and fine-tune restore.
+
+  Call inside a fresh tf.Graph. Returns a dict: train_op (total loss after
+  the update), loss, lr, global_step, init_fn (or None), sync_hook (or
+  None), restored (variables restored by init_fn), trained (variables
+  trained).
+
+  Raises:
+    ValueError: unknown dataset/model/split, scopes matching nothing, a
+      checkpoint that does not fit.
+  """
+  spec = nets_factory.get_spec(cfg.model_name)
+  dataset = dataset_factory.get_dataset(cfg.dataset_name,
+                                        cfg.dataset_split_name,
+                                        cfg.dataset_dir)
+  num_classes = dataset.num_classes - cfg.labels_offset
+  opt = cfg.optimizer
+  if cfg.seed is not None:
+    tf.set_random_seed(cfg.seed)
+  deploy = deployment_config(cfg)
+  with tf.device(deploy.variables_device()):
+    global_step = tf.train.get_or_create_global_step()
+
+  network_fn = nets_factory.get_network_fn(
+      cfg.model_name, num_classes=num_classes, weight_decay=cfg.weight_decay,
+      is_training=True)
+  preprocessing_name = cfg.preprocessing_name or spec.preprocessing
+  preprocessing_fn = preprocessing_factory.get_preprocessing(
+      preprocessing_name, is_training=True, use_grayscale=cfg.use_grayscale)
+  # Inception's random crop is sampled from the JPEG header and only that
+  # window is decoded (same crop distribution, much less decoding work).
+  fused_crop = (
+      preprocessing_factory.resolve_family(preprocessing_name) == 'inception')
+  size = cfg.train_image_size or spec.default_image_size
+  clone_batch = cfg.batch_size // cfg.num_clones
+  with tf.device(deploy.inputs_device()):
+    data = input_pipeline.build_dataset(
+        dataset, preprocessing_fn,
+        input_pipeline.InputConfig(
+            batch_size=clone_batch, image_size=(size, size),
+            is_training=True, num_readers=cfg.num_readers,
+            num_parallel_calls=cfg.num_preprocessing_threads,
+            labels_offset=cfg.labels_offset,
+            seed=None if cfg.seed is None else cfg.seed + cfg.task,
+            use_bboxes=True, fused_jpeg_crop=fused_crop))
+    iterator = tf.data.make_one_shot_iterator(data)
+
+  def clone_fn(iterator):
+    with tf.device(deploy.inputs_device()):
+      images, labels = iterator.get_next()
+    logits, end_points = network_fn(images)
+    _add_losses(logits, end_points, labels, num_classes, cfg.label_smoothing)
+    return {'end_points': end_points, 'images': images}
+
+  clones = model_deploy.create_clones(deploy, clone_fn, [iterator])
+  first_clone_scope = deploy.clone_scope(0)
+  # Batch-norm statistics are updated from the first clone only.
+  update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS, first_clone_scope)
+
+  moving_average = moving_average_variables = None
+  if cfg.moving_average_decay:
+    moving_average_variables = slim.get_model_variables()
+    moving_average = tf.train.ExponentialMovingAverage(
+        cfg.moving_average_decay, global_step)
+
+  replicas = cfg.replicas_to_aggregate or cfg.worker_replicas
+  with tf.device(deploy.optimizer_device()):
+    learning_rate = configure_learning_rate(
+        opt, dataset.num_samples, cfg.batch_size, global_step,
+        cfg.max_number_of_steps,
+        replicas_to_aggregate=replicas if cfg.sync_replicas else 1)
+    optimizer = configure_optimizer(opt, learning_rate)
+    if cfg.sync_replicas:
+      optimizer = tf.train.SyncReplicasOptimizer(
+          optimizer, replicas_to_aggregate=replicas,
+          total_num_replicas=cfg.worker_replicas,
+          variable_averages=moving_average,
+          variables_to_average=moving_average_variables)
+
+  trained = variables_to_train(cfg.trainable_scopes)
+  total_loss, grads_and_vars = model_deploy.optimize_clones(
+      clones, optimizer, var_list=trained)
+  grads = [g for g, _ in grads_and_vars]
+  variables = [v for _, v in grads_and_vars]
+  grad_norm = tf.linalg.global_norm(grads)
+  if opt.clip_gradient_norm > 0:
+    grads, _ = tf.clip_by_global_norm(grads, opt.clip_gradient_norm,
+                                      use_norm=grad_norm)
+  # The update runs only when loss and gradients are finite, so a NaN step
+  # never reaches the variables (nor, through them, a checkpoint).
+  checks = [tf.debugging.check_numerics(total_loss, _NON_FINITE + ' loss'),
+            tf.debugging.check_numerics(grad_norm, _NON_FINITE + ' gradients')]
+  with tf.control_dependencies(checks):
+    grad_updates = optimizer.apply_gradients(list(zip(grads, variables)),
+                                             global_step=global_step)
+  update_ops = list(update_ops) + [grad_updates]
+  if moving_average is not None and not cfg.sync_replicas:
+    with tf.control_dependencies([grad_updates]):
+      update_ops.append(moving_average.apply(moving_average_variables))
+  with tf.control_dependencies([tf.group(*update_ops)]):
+    train_op = tf.identity(total_loss, name='train_op')
+    # The step just completed, read after the update (for the logs).
+    step_after = tf.identity(global_step.read_value(), name='step_after')
+
+  if cfg.is_chief:
+    _add_summaries(clones, first_clone_scope, total_loss, learning_rate,
+                   grad_norm)
+  init_fn, restored = None, []
+  if cfg.checkpoint_path:
+    if tf.train.latest_checkpoint(cfg.train_dir):
+      logging.info('Ignoring --checkpoint_path: %s holds a checkpoint, '
+                   'training resumes from it.', cfg.train_dir)
+    else:
+      init_fn, restored = build_init_fn(
+          cfg.checkpoint_path, cfg.model_name, cfg.checkpoint_exclude_scopes,
+          cfg.ignore_missing_vars)
+  elif cfg.checkpoint_exclude_scopes:
+    logging.warning('--checkpoint_exclude_scopes has no effect without '
+                    '--checkpoint_path.')
+  sync_hook = None
+  if cfg.sync_replicas:
+    sync_hook = optimizer.make_session_run_hook(cfg.is_chief)
+  return {'train_op': train_op, 'loss': total_loss, 'lr': learning_rate,
+          'global_step': global_step, 'step_after': step_after, 'init_fn': init_fn,
+          'sync_hook': sync_hook, 'restored': restored, 'trained': trained,
+          'deploy': deploy}
+
+
+def _session_config(cfg, deploy):
+  config = performance.session_config(
+      inter_op_threads=cfg.inter_op_threads,
+      intra_op_threads=cfg.intra_op_threads, xla=cfg.xla,
+      mixed_precision=cfg.mixed_precision, config=deploy.session_config(),
+      master=cfg.master)
+  if cfg.master and (cfg.num_ps_tasks > 0 or cfg.worker_replicas > 1):
+    # Talk only to the parameter servers and this worker, so a worker can
+    # (re)start while the others are down.
+    config.device_filters.extend(['/job:ps', f'/job:worker/task:{cfg.task}'])
+  return config
+
+
+class _WorkerSessionCreator(tf.train.SessionCreator):
+  """A non-chief worker's session, polling every second for the chief.
+
+  tf.train.WorkerSessionCreator waits 30 s between checks that the chief has
+  initialised the variables, so a worker that starts first idles that long.
+  """
+
+  def __init__(self, scaffold, master, config, max_wait_secs=30 * 60):
+    self._scaffold = scaffold
+    self._master = master
+    self._config = config
+    self._max_wait_secs = max_wait_secs
+
+  def create_session(self):
+    self._scaffold.finalize()
+    manager = tf.train.SessionManager(
+        local_init_op=self._scaffold.local_init_op,
+        local_init_feed_dict=self._scaffold.local_init_feed_dict,
+        ready_op=self._scaffold.ready_op,
+        ready_for_local_init_op=self._scaffold.ready_for_local_init_op,
+        graph=tf.get_default_graph(), recovery_wait_secs=1)
+    return manager.wait_for_session(self._master, config=self._config,
+                                    max_wait_secs=self._max_wait_secs)
+
+
+def _monitored_session(cfg, scaffold, hooks, deploy):
+  """The chief's MonitoredTrainingSession, or a worker's MonitoredSession."""
+  config = _session_config(cfg, deploy)
+  rewrite = config.graph_options.rewrite_options
+  bf16 = rewrite.auto_mixed_precision_onednn_bfloat16 == rewrite.ON
+  logging.info('Precision: %s (--mixed_precision=%s)',
+               'bfloat16 compute, float32 variables' if bf16 else 'float32',
+               cfg.mixed_precision)
+  # tf.data needs no queue runners; only SyncReplicasOptimizer's chief runner
+  # may block at the end, so do not wait the default 2 minutes.
+  grace = 5
+  if not cfg.is_chief:
+    return tf.train.MonitoredSession(
+        session_creator=_WorkerSessionCreator(scaffold, cfg.master, config),
+        hooks=hooks, stop_grace_period_secs=grace)
+  return tf.train.MonitoredTrainingSession(
+      master=cfg.master, is_chief=True, checkpoint_dir=cfg.train_dir,
+      scaffold=scaffold, hooks=hooks,
+      save_checkpoint_secs=cfg.save_interval_secs,
+      save_summaries_secs=cfg.save_summaries_secs,
+      save_summaries_steps=None, log_step_count_steps=0,
+      stop_grace_period_secs=grace, config=config)
+
+
+def _non_finite_error(cfg, step):
+  return NonFiniteLossError(
+      f'Training stopped at step {step}: the loss or the gradients became NaN '
+      f'or Inf; the update was not applied and the checkpoints in '
+      f'{cfg.train_dir} are kept. Lower --learning_rate (or set '
+      '--clip_gradient_norm) and run again to resume from the last one.')
+
+
+def _is_non_finite(error):
+  message = error.message or ''
+  return (_NON_FINITE in message or 'Nan in summary histogram' in message or
+          'Infinity in summary histogram' in message)
+
+
+def train(cfg):
+  """Trains to cfg.max_number_of_steps (or until a signal).
+
+  Returns:
+    dict with the last 'loss', 'lr' and 'step' seen, and 'stopped_by' (the
+    signal name, or None).
+
+  Raises:
+    ValueError: bad configuration (before any graph is built), bad scopes or
+      checkpoint (before any session), or NonFiniteLossError.
+  """
+  validate_config(cfg)
+  if cfg.is_chief:
+    _save_config(cfg.train_dir, cfg)
+  with tf.Graph().as_default():
+    ops = build_train_graph(cfg)
+    logging_hook = _LoggingHook(ops['loss'], ops['lr'], ops['step_after'],
+                                cfg.log_every_n_steps, cfg.batch_size,
+                                cfg.max_number_of_steps)
+    stopper = _StopOnSignal()
+    hooks = [logging_hook, stopper, tf.train.NanTensorHook(ops['loss'])]
+    if ops['sync_hook'] is not None:
+      hooks.append(ops['sync_hook'])
+    if cfg.max_number_of_steps:
+      hooks.append(tf.train.StopAtStepHook(last_step=cfg.max_number_of_steps))
+    scaffold = tf.train.Scaffold(
+        init_fn=ops['init_fn'],
+        saver=tf.train.Saver(max_to_keep=5, save_relative_paths=True,
+                             sharded=cfg.num_ps_tasks > 0))
+    start = time.time()
+    try:
+      with stopper, _monitored_session(cfg, scaffold, hooks,
+                                       ops['deploy']) as session:
+        while not session.should_stop():
+          session.run(ops['train_op'])
+    except tf.train.NanLossDuringTrainingError:
+      raise _non_finite_error(cfg, _last_step(logging_hook)) from None
+    except tf.errors.InvalidArgumentError as e:
+      if _is_non_finite(e):
+        raise _non_finite_error(cfg, _last_step(logging_hook)) from None
+      raise
+    values = dict(logging_hook.last_values or {})
+    values['stopped_by'] = stopper.received
+    logging.info('%s training at step %s after %.1fs; last loss %.4f',
+                 f'Stopped by {stopper.received}:' if stopper.received
+                 else 'Finished', values.get('step'), time.time() - start,
+                 values.get('loss', float('nan')))
+    return values
+
+
+def _last_step(logging_hook):
+  values = logging_hook.last_values
+  return int(values['step']) if values else 0
+
+
+def run(cfg):
+  """train(cfg), with corrupt input data reported as a UsageError."""
+  try:
+    return train(cfg)
+  except tf.errors.DataLossError as e:
+    raise UsageError(f'Corrupt TFRecord data in {cfg.dataset_dir} '
+                     f'({e.message}); convert the dataset again.') from None
