@@ -176,10 +176,13 @@ def build_dataset(spec, preprocessing_fn, config):
     files = files.shuffle(len(filenames), seed=config.seed,
                           reshuffle_each_iteration=True)
   cycle_length = max(1, min(config.num_readers or 1, len(filenames)))
-  dataset = files.interleave(
-      _record_dataset, cycle_length=cycle_length, block_length=1,
-      num_parallel_calls=cycle_length if cycle_length > 1 else None,
-      deterministic=deterministic)
+  # One file at a time is sequential, hence deterministic already (and
+  # tf.data warns when `deterministic` is given without parallel calls).
+  parallel_files = ({'num_parallel_calls': cycle_length,
+                     'deterministic': deterministic}
+                    if cycle_length > 1 else {})
+  dataset = files.interleave(_record_dataset, cycle_length=cycle_length,
+                             block_length=1, **parallel_files)
   if config.cache:
     dataset = dataset.cache()
   if training:

@@ -5,8 +5,8 @@ import os
 
 from tests.conftest import ROOT
 
-PACKAGES = ('nets', 'datasets', 'preprocessing', 'deployment', 'scripts',
-            'tests')
+PACKAGES = ('nets', 'datasets', 'preprocessing', 'deployment', 'slim_zoo',
+            'scripts', 'tests')
 
 
 def _parse(path):
@@ -46,3 +46,22 @@ def test_every_script_has_a_binary_target():
   scripts = _list_assignment(_parse(os.path.join(ROOT, 'BUILD')), 'SCRIPTS')
   assert scripts == _runnable_top_level_modules(), (
       'update SCRIPTS in the top-level BUILD file')
+
+
+def test_library_core_is_what_the_model_packages_import():
+  """//nets etc. depend on //slim_zoo:core only; core's files must be all
+  the slim_zoo modules they import (else Bazel builds would miss one)."""
+  core = {'__init__', '_checkout', 'errors'}
+  for package in ('nets', 'datasets', 'preprocessing', 'deployment'):
+    for dirpath, _, files in os.walk(os.path.join(ROOT, package)):
+      for name in files:
+        if not name.endswith('.py'):
+          continue
+        for node in ast.walk(_parse(os.path.join(dirpath, name))):
+          if isinstance(node, ast.ImportFrom) and node.module == 'slim_zoo':
+            assert {a.name for a in node.names} <= core, (name, node.module)
+          elif isinstance(node, ast.ImportFrom) and (
+              node.module or '').startswith('slim_zoo.'):
+            top = node.module.split('.')[1]
+            assert top in core | {'nets', 'datasets', 'preprocessing',
+                                  'deployment'}, (name, node.module)

@@ -5,7 +5,7 @@ import pytest
 from slim_zoo import model_table
 from slim_zoo.nets import nets_factory
 
-FIX = 'run `python -m nets.model_table --write`'
+FIX = 'run `python -m slim_zoo.model_table --write`'
 
 
 @pytest.fixture(scope='module')

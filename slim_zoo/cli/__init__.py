@@ -25,7 +25,21 @@ def run(module_doc, define_flags, main):
     return common_flags.parse_flags_or_exit(argv, doc=module_doc)
 
   def guarded_main(argv):
-    logging.use_absl_handler()
+    _one_log_handler()
     return errors.run_or_exit(lambda: main(argv))
 
   sys.exit(app.run(guarded_main, flags_parser=parse))
+
+
+def _one_log_handler():
+  """Every log line once: TensorFlow's logger goes through absl's handler.
+
+  tf.logging attaches its own stderr handler, so each of its messages came
+  twice (once as 'INFO:tensorflow:...', once from absl's root handler).
+  """
+  from tensorflow.python.platform import tf_logging
+  tf_logger = tf_logging.get_logger()
+  for handler in list(tf_logger.handlers):
+    tf_logger.removeHandler(handler)
+  tf_logger.propagate = True
+  logging.use_absl_handler()

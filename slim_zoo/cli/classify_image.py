@@ -23,9 +23,6 @@ from absl import flags
 from absl import logging
 
 from slim_zoo import common_flags
-from slim_zoo import export_utils
-from slim_zoo import performance
-from slim_zoo.datasets import dataset_utils
 
 FLAGS = flags.FLAGS
 
@@ -49,6 +46,9 @@ def define_flags():
 
 def main(argv):
   del argv
+  from slim_zoo import export_utils  # Imports TensorFlow: not for --help.
+  from slim_zoo import performance
+  from slim_zoo.datasets import dataset_utils
   logging.set_verbosity(logging.WARNING)
   config = performance.session_config(
       inter_op_threads=FLAGS.inter_op_threads,

@@ -25,7 +25,6 @@ from absl import flags
 from absl import logging
 
 from slim_zoo import common_flags
-from slim_zoo import evaluate
 
 FLAGS = flags.FLAGS
 
@@ -62,11 +61,13 @@ def define_flags():
 
 def config_from_flags():
   """EvalConfig of the parsed flags."""
+  from slim_zoo import evaluate  # Imports TensorFlow: not for --help.
   names = [f.name for f in dataclasses.fields(evaluate.EvalConfig)]
   return evaluate.EvalConfig(**{n: FLAGS[n].value for n in names})
 
 
 def _print(results):
+  from slim_zoo import evaluate  # Imports TensorFlow: not for --help.
   for key in ('eval/Accuracy', 'eval/Recall_5'):
     print(f'{key}[{results[key]:.4f}]')
   print(f'Evaluated {results["num_examples"]} examples of checkpoint '
@@ -77,6 +78,7 @@ def _print(results):
 
 def main(argv):
   del argv
+  from slim_zoo import evaluate  # Imports TensorFlow: not for --help.
   logging.set_verbosity(logging.INFO)
   evaluate.run(config_from_flags(), on_result=_print)
 

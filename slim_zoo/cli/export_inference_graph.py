@@ -32,7 +32,6 @@ from absl import flags
 from absl import logging
 
 from slim_zoo import common_flags
-from slim_zoo import export_utils
 
 FLAGS = flags.FLAGS
 
@@ -82,6 +81,7 @@ def define_flags():
 
 def paths_from_flags(is_video_model):
   """ExportPaths: --export_dir's defaults, overridden by single-file flags."""
+  from slim_zoo import export_utils  # Imports TensorFlow: not for --help.
   base = (export_utils.ExportPaths.in_directory(
       FLAGS.export_dir, int8=bool(FLAGS.dataset_dir),
       tflite=not is_video_model)
@@ -97,6 +97,7 @@ def paths_from_flags(is_video_model):
 
 def main(argv):
   del argv
+  from slim_zoo import export_utils  # Imports TensorFlow: not for --help.
   logging.set_verbosity(logging.WARNING)
   from slim_zoo.nets import nets_factory
   spec = nets_factory.get_spec(FLAGS.model_name)

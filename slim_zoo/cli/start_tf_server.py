@@ -30,7 +30,6 @@ from absl import flags
 
 from slim_zoo import common_flags
 from slim_zoo import errors
-from slim_zoo import tf_server
 
 FLAGS = flags.FLAGS
 
@@ -51,6 +50,7 @@ def define_flags():
 
 def main(argv):
   del argv
+  from slim_zoo import tf_server  # Imports TensorFlow: not for --help.
   if FLAGS.job_name is None:
     raise errors.UsageError('--job_name is required: ps or worker.')
   server = tf_server.start_server(

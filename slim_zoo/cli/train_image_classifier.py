@@ -28,7 +28,6 @@ from absl import flags
 from absl import logging
 
 from slim_zoo import common_flags
-from slim_zoo import train
 
 FLAGS = flags.FLAGS
 
@@ -75,6 +74,7 @@ def define_flags():
 
 def config_from_flags():
   """TrainConfig of the parsed flags."""
+  from slim_zoo import train  # Imports TensorFlow: not for --help.
   opt = train.OptimizerConfig(**{
       f.name: FLAGS[f.name].value
       for f in dataclasses.fields(train.OptimizerConfig)})
@@ -86,6 +86,7 @@ def config_from_flags():
 
 def main(argv):
   del argv
+  from slim_zoo import train  # Imports TensorFlow: not for --help.
   logging.set_verbosity(logging.INFO)
   train.run(config_from_flags())
 

@@ -17,7 +17,7 @@ from tests import manifests
 
 NAMES = nets_factory.names()
 README_FIX = ('README model table is stale; run '
-              '`python -m nets.model_table --write`')
+              '`python -m slim_zoo.model_table --write`')
 
 
 @pytest.fixture(scope='module')
