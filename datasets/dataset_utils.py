@@ -222,15 +222,90 @@ def _progress(prefix, done, total):
   sys.stderr.flush()
 
 
-def download(url, dest_dir, filename=None, timeout=60, retries=2):
+class _CorruptDownload(Exception):
+  """A downloaded or cached file that failed verification."""
+
+
+_TAR_SUFFIXES = ('.tar', '.tar.gz', '.tgz', '.tar.bz2', '.tbz2', '.tar.xz',
+                 '.txz')
+
+
+def _read_to_end(stream):
+  while stream.read(1 << 20):
+    pass
+
+
+def verify_file(path, name=None, sha256=None, size=None):
+  """Checks a downloaded file; raises _CorruptDownload with the reason.
+
+  Args:
+    path: file to check.
+    name: the file's real name, whose suffix says what kind of archive it is
+      (`path` may be a temporary file); default: basename of `path`.
+    sha256: expected hex digest, or None when the published hash is unknown.
+    size: expected size in bytes (the server's Content-Length), or None.
+
+  Archives are read to the end, because a body cut off without a
+  Content-Length is otherwise indistinguishable from a complete one: tars
+  (plain or compressed) member by member, .gz files by decompressing, zips
+  by zipfile's CRC test. Other files are only checked by size and hash.
+  """
+  import gzip
+  import hashlib
+  name = (name or os.path.basename(path)).lower()
+  actual_size = os.path.getsize(path)
+  if size is not None and actual_size != size:
+    raise _CorruptDownload(f'{actual_size} bytes, expected {size}')
+  if sha256:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+      for block in iter(lambda: f.read(1 << 20), b''):
+        digest.update(block)
+    if digest.hexdigest() != sha256.lower():
+      raise _CorruptDownload(f'SHA-256 {digest.hexdigest()}, expected '
+                             f'{sha256.lower()}')
+  try:
+    if name.endswith(_TAR_SUFFIXES):
+      with tarfile.open(path) as archive:
+        for member in archive:
+          if member.isfile():
+            _read_to_end(archive.extractfile(member))
+    elif name.endswith('.gz'):
+      with gzip.open(path, 'rb') as f:
+        _read_to_end(f)
+    elif name.endswith('.zip'):
+      with zipfile.ZipFile(path) as archive:
+        bad = archive.testzip()
+      if bad is not None:
+        raise _CorruptDownload(f'member {bad} fails its CRC check')
+  except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError,
+          zlib.error) as e:
+    raise _CorruptDownload(f'not a complete archive: {e}') from None
+
+
+def download(url, dest_dir, filename=None, timeout=60, retries=2,
+             sha256=None):
   """Downloads `url` into `dest_dir` atomically and returns the file path.
 
-  Data streams into a temporary file next to the destination, renamed only
-  when the whole body arrived (Content-Length checked when the server sends
-  one). An existing complete file is reused. On failure nothing is left.
+  Data streams into a temporary file next to the destination and is renamed
+  only after it passed verify_file: the Content-Length the server sent,
+  `sha256` when given, and archive integrity (.tar*, .tgz, .gz, .zip read to
+  the end). An existing file is reused only if it passes the same checks
+  (without the size); otherwise it is removed, with one line saying so, and
+  fetched again. On failure nothing is left.
+
+  Args:
+    url: what to download.
+    dest_dir: directory of the file.
+    filename: name of the file (default: the URL's last path component).
+    timeout: seconds to wait for the server.
+    retries: further attempts after a failed one.
+    sha256: hex SHA-256 of the published file; pass it only when known
+      (never for a mirror that may serve other bytes).
 
   Raises:
-    DatasetError: on HTTP or network errors, naming the URL and the fix.
+    DatasetError: on HTTP or network errors or a download that fails
+      verification every time, naming the URL and the fix.
   """
   filename = filename or os.path.basename(urllib.request.urlparse(url).path)
   if not filename:
@@ -238,7 +313,13 @@ def download(url, dest_dir, filename=None, timeout=60, retries=2):
   os.makedirs(dest_dir, exist_ok=True)
   final = os.path.join(dest_dir, filename)
   if os.path.isfile(final):
-    return final
+    try:
+      verify_file(final, sha256=sha256)
+      return final
+    except _CorruptDownload as e:
+      print(f'Cached {final} is corrupt ({e}); removing it and downloading '
+            'it again.', file=sys.stderr)
+      os.remove(final)
   last_error = None
   for attempt in range(retries + 1):
     try:
@@ -256,6 +337,7 @@ def download(url, dest_dir, filename=None, timeout=60, retries=2):
             _progress(f'Downloading {filename}', done, total)
           if total and done != total:
             raise IOError(f'received {done} of {total} bytes')
+        verify_file(tmp, filename, sha256=sha256)
       if sys.stderr.isatty():
         sys.stderr.write('\n')
       return final
@@ -263,6 +345,8 @@ def download(url, dest_dir, filename=None, timeout=60, retries=2):
       last_error = f'HTTP {e.code} {e.reason}'
       if 400 <= e.code < 500:
         break
+    except _CorruptDownload as e:
+      last_error = f'the file received is incomplete or corrupt: {e}'
     except (urllib.error.URLError, OSError, IOError) as e:
       last_error = str(getattr(e, 'reason', e))
     time.sleep(0.5 * (attempt + 1))
@@ -335,9 +419,10 @@ def safe_extract(archive_path, dest_dir):
   return dest_dir
 
 
-def download_and_uncompress_tarball(url, dataset_dir, filename=None):
+def download_and_uncompress_tarball(url, dataset_dir, filename=None,
+                                    sha256=None):
   """Downloads an archive into `dataset_dir` and extracts it there."""
-  path = download(url, dataset_dir, filename)
+  path = download(url, dataset_dir, filename, sha256=sha256)
   safe_extract(path, dataset_dir)
   return path
 

@@ -13,12 +13,17 @@ import numpy as np
 
 from slim_zoo.datasets import cifar10
 from slim_zoo.datasets import dataset_utils
+from slim_zoo.datasets.download_and_convert_mnist import check_labels
 from slim_zoo.datasets.download_and_convert_mnist import examples_from_arrays
 from slim_zoo.datasets.download_and_convert_mnist import output_paths
 from slim_zoo.datasets.download_and_convert_mnist import outputs_exist
 
 DEFAULT_BASE_URL = 'https://www.cs.toronto.edu/~kriz/'
 ARCHIVE = 'cifar-10-binary.tar.gz'
+# SHA-256 of the ARCHIVE DEFAULT_BASE_URL publishes (as recorded by TFDS); a
+# mirror may serve other bytes, so only the default URL is checked.
+ARCHIVE_SHA256 = (
+    'c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd')
 _BATCH_DIR = 'cifar-10-batches-bin'
 _SPLIT_FILES = {
     'train': [f'data_batch_{i}.bin' for i in range(1, 6)],
@@ -49,8 +54,10 @@ def run(dataset_dir, base_url=DEFAULT_BASE_URL):
     print(f'CIFAR-10 TFRecords already exist in {dataset_dir}; nothing to do.')
     return paths
   download_dir = os.path.join(dataset_dir, 'downloads')
+  base_url = base_url.rstrip('/') + '/'
   dataset_utils.download_and_uncompress_tarball(
-      base_url.rstrip('/') + '/' + ARCHIVE, download_dir)
+      base_url + ARCHIVE, download_dir,
+      sha256=ARCHIVE_SHA256 if base_url == DEFAULT_BASE_URL else None)
   batch_dir = os.path.join(download_dir, _BATCH_DIR)
   for split, files in _SPLIT_FILES.items():
     if os.path.isfile(paths[split]):
@@ -60,7 +67,13 @@ def run(dataset_dir, base_url=DEFAULT_BASE_URL):
       raise dataset_utils.DatasetError(
           f'{ARCHIVE} lacks {", ".join(missing)}; delete {download_dir} and '
           'download again.')
-    batches = [read_binary_batch(os.path.join(batch_dir, f)) for f in files]
+    batches = []
+    for name in files:
+      path = os.path.join(batch_dir, name)
+      batches.append(read_binary_batch(path))
+      check_labels(batches[-1][1], CLASS_NAMES, path,
+                   f'It is not a CIFAR-10 binary batch: delete {download_dir} '
+                   'and run again, or fix the mirror of --download_base_url.')
     images = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
     dataset_utils.write_tfrecord(

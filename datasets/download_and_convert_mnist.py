@@ -18,6 +18,19 @@ _FILES = {
     'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
     'test': ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'),
 }
+# SHA-256 of the files DEFAULT_BASE_URL publishes (as recorded by TFDS and
+# torchvision); a mirror may serve other bytes, so only the default URL is
+# checked against them.
+SHA256 = {
+    'train-images-idx3-ubyte.gz':
+        '440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609',
+    'train-labels-idx1-ubyte.gz':
+        '3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c',
+    't10k-images-idx3-ubyte.gz':
+        '8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6',
+    't10k-labels-idx1-ubyte.gz':
+        'f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6',
+}
 CLASS_NAMES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven',
                'eight', 'nine']
 
@@ -46,6 +59,23 @@ def read_idx_labels(path):
         f'{path} is not a valid MNIST label file (magic {magic}); delete it '
         'and run the conversion again.')
   return np.frombuffer(data, np.uint8, offset=8)
+
+
+def check_labels(labels, class_names, source, fix):
+  """Raises DatasetError naming the first label outside 0..len-1.
+
+  Args:
+    labels: integer array, one label per record.
+    class_names: the dataset's classes, label i naming class_names[i].
+    source: what the labels were read from (the file), for the message.
+    fix: what the user should do, for the message.
+  """
+  bad = np.flatnonzero((labels < 0) | (labels >= len(class_names)))
+  if bad.size:
+    raise dataset_utils.DatasetError(
+        f'{source}: record {int(bad[0])} has label {int(labels[bad[0]])} '
+        f'({bad.size} record(s) out of range); valid labels are 0-'
+        f'{len(class_names) - 1} ({", ".join(class_names)}). {fix}')
 
 
 def examples_from_arrays(images, labels, prefix):
@@ -77,13 +107,19 @@ def run(dataset_dir, base_url=DEFAULT_BASE_URL):
     return paths
   download_dir = os.path.join(dataset_dir, 'downloads')
   base_url = base_url.rstrip('/') + '/'
+  hashes = SHA256 if base_url == DEFAULT_BASE_URL else {}
   for split, (images_file, labels_file) in _FILES.items():
     if os.path.isfile(paths[split]):
       continue
-    images = read_idx_images(
-        dataset_utils.download(base_url + images_file, download_dir))
-    labels = read_idx_labels(
-        dataset_utils.download(base_url + labels_file, download_dir))
+    images = read_idx_images(dataset_utils.download(
+        base_url + images_file, download_dir,
+        sha256=hashes.get(images_file)))
+    labels_path = dataset_utils.download(
+        base_url + labels_file, download_dir, sha256=hashes.get(labels_file))
+    labels = read_idx_labels(labels_path)
+    check_labels(labels, CLASS_NAMES, labels_path,
+                 f'It is not an MNIST label file: delete {download_dir} and '
+                 'run again, or fix the mirror of --download_base_url.')
     if len(images) != len(labels):
       raise dataset_utils.DatasetError(
           f'MNIST {split}: {len(images)} images but {len(labels)} labels; '

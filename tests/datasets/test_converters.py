@@ -131,3 +131,37 @@ def test_unknown_dataset_and_split_errors(digits_dir, tmp_path):
     dataset_factory.get_dataset('digits', 'train', str(tmp_path / 'nope'))
   with pytest.raises(ValueError, match='No digits train files'):
     dataset_factory.get_dataset('digits', 'train', str(tmp_path))
+
+
+def test_mnist_label_out_of_range_is_refused(tmp_path):
+  served = tmp_path / 'mirror'
+  served.mkdir()
+  images = np.zeros((3, 28, 28), np.uint8)
+  _write_idx(served, 'train', images, np.array([1, 57, 2], np.uint8))
+  _write_idx(served, 't10k', images, np.array([1, 2, 3], np.uint8))
+  out = tmp_path / 'mnist'
+  with serve_directory(served) as url:
+    with pytest.raises(ValueError, match=r'train-labels-idx1-ubyte\.gz: '
+                       r'record 1 has label 57 .*valid labels are 0-9'):
+      download_and_convert_data.convert('mnist', str(out), url)
+  assert not (out / 'mnist_train.tfrecord').exists()
+
+
+def test_cifar10_label_out_of_range_is_refused(tmp_path):
+  build = tmp_path / 'build' / 'cifar-10-batches-bin'
+  build.mkdir(parents=True)
+  images = np.zeros((2, 32, 32, 3), np.uint8)
+  for name in [f'data_batch_{i}.bin' for i in range(1, 6)] + [
+      'test_batch.bin']:
+    labels = np.array([3, 57 if name == 'data_batch_2.bin' else 4], np.uint8)
+    _cifar_batch(build / name, images, labels)
+  served = tmp_path / 'mirror'
+  served.mkdir()
+  with tarfile.open(served / 'cifar-10-binary.tar.gz', 'w:gz') as archive:
+    archive.add(build, arcname='cifar-10-batches-bin')
+  out = tmp_path / 'cifar10'
+  with serve_directory(served) as url:
+    with pytest.raises(ValueError, match=r'data_batch_2\.bin: record 1 has '
+                       r'label 57 .*valid labels are 0-9'):
+      download_and_convert_data.convert('cifar10', str(out), url)
+  assert not (out / 'cifar10_train.tfrecord').exists()

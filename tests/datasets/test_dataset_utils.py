@@ -1,6 +1,8 @@
 """dataset_utils: examples, PNG encoding, label files, atomic writes,
 downloads from a local HTTP server and safe archive extraction."""
 
+import gzip
+import hashlib
 import io
 import os
 import tarfile
@@ -138,3 +140,58 @@ def test_safe_extract_zip_refuses_dotdot(tmp_path):
   with pytest.raises(ValueError, match='Refusing'):
     dataset_utils.safe_extract(str(archive), str(tmp_path / 'out'))
   assert not (tmp_path / 'evil.txt').exists()
+
+
+def _archive(path):
+  """Writes a small archive of the kind `path`'s suffix names."""
+  payload = os.urandom(1 << 16)  # Random: compression cannot shrink it.
+  if path.name.endswith('.tar.gz'):
+    _tar_with(path, [_file_info('top/data.bin', payload)])
+  elif path.name.endswith('.gz'):
+    with gzip.open(path, 'wb') as f:
+      f.write(payload)
+  else:
+    with zipfile.ZipFile(path, 'w') as z:
+      z.writestr('data.bin', payload)
+  return path.read_bytes()
+
+
+@pytest.mark.parametrize('name', ['cut.tar.gz', 'cut.gz', 'cut.zip'])
+def test_download_cut_without_content_length_is_refused(tmp_path, name):
+  served = tmp_path / 'served'
+  served.mkdir()
+  _archive(served / name)
+  with serve_directory(served, cut={name}) as url:
+    with pytest.raises(ValueError, match='incomplete or corrupt'):
+      dataset_utils.download(url + name, str(tmp_path / 'dl'), retries=0)
+  assert os.listdir(tmp_path / 'dl') == []
+
+
+def test_corrupt_cached_download_is_fetched_again(tmp_path, capsys):
+  served = tmp_path / 'served'
+  served.mkdir()
+  whole = _archive(served / 'data.tar.gz')
+  cached = tmp_path / 'dl' / 'data.tar.gz'
+  cached.parent.mkdir()
+  cached.write_bytes(whole[:len(whole) // 2])  # Left by an older version.
+  with serve_directory(served) as url:
+    path = dataset_utils.download(url + 'data.tar.gz', str(cached.parent))
+  assert open(path, 'rb').read() == whole
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1
+  assert f'Cached {cached} is corrupt' in err and 'again' in err
+
+
+def test_download_checks_the_published_sha256(tmp_path):
+  served = tmp_path / 'served'
+  served.mkdir()
+  (served / 'blob.bin').write_bytes(b'published bytes')
+  good = hashlib.sha256(b'published bytes').hexdigest()
+  with serve_directory(served) as url:
+    with pytest.raises(ValueError, match='SHA-256'):
+      dataset_utils.download(url + 'blob.bin', str(tmp_path / 'dl'),
+                             retries=0, sha256='0' * 64)
+    assert os.listdir(tmp_path / 'dl') == []
+    path = dataset_utils.download(url + 'blob.bin', str(tmp_path / 'dl'),
+                                  sha256=good)
+  assert open(path, 'rb').read() == b'published bytes'
