@@ -21,6 +21,8 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import re
+import string
 import sys
 import time
 from typing import Optional
@@ -218,10 +220,66 @@ def shard_paths(dataset_dir, name_format, split, num_shards):
       split=split, shard=i, num_shards=num_shards)) for i in range(num_shards)]
 
 
+def shard_name_regex(name_format, split):
+  """Regex matching the names of `split`'s shards for any shard count."""
+  parts = []
+  for literal, field, _, _ in string.Formatter().parse(name_format):
+    parts.append(re.escape(literal))
+    if field == 'split':
+      parts.append(re.escape(split))
+    elif field is not None:
+      parts.append(r'\d+')
+  return re.compile(''.join(parts) + r'\Z')
+
+
+def fresh_shard_paths(dataset_dir, name_format, split, num_shards,
+                      stream=None):
+  """shard_paths, after removing other shards of `split` in dataset_dir.
+
+  A converter runs only while split_sizes.json is absent, i.e. on a
+  directory whose conversion never finished; shards of the split with
+  another shard count are left from that run and would otherwise be read
+  with the new ones. They are removed (one line says which) before
+  anything is written, so an interruption cannot mix the two either.
+
+  Args:
+    dataset_dir: the converter's output directory.
+    name_format: the converter's shard name format (see shard_paths).
+    split: split name.
+    num_shards: shards to write; 0 for a split that gets none.
+    stream: where the line goes (default sys.stdout).
+
+  Returns:
+    The paths of shard_paths (empty for 0 shards).
+  """
+  paths = shard_paths(dataset_dir, name_format, split, num_shards)
+  keep = {os.path.basename(p) for p in paths}
+  pattern = shard_name_regex(name_format, split)
+  stale = sorted(name for name in (os.listdir(dataset_dir)
+                                   if os.path.isdir(dataset_dir) else [])
+                 if pattern.match(name) and name not in keep)
+  for name in stale:
+    os.remove(os.path.join(dataset_dir, name))
+  if stale:
+    print(f'Removed {len(stale)} {split} shard(s) left in {dataset_dir} by '
+          f'an unfinished conversion with another shard count: '
+          f'{", ".join(stale[:3])}{" ..." if len(stale) > 3 else ""}',
+          file=stream or sys.stdout)
+  return paths
+
+
 @dataclasses.dataclass
 class SplitResult:
+  """What write_splits wrote for one split.
+
+  Attributes:
+    written: examples written.
+    skipped: [(path, reason)] of the images that could not be read.
+    files: base names of the split's shards, in order.
+  """
   written: int
   skipped: list
+  files: list = dataclasses.field(default_factory=list)
 
 
 def default_workers(num_items):
@@ -278,7 +336,8 @@ def write_splits(splits, policy, num_workers=1, prefix='Converting'):
     for i, path in enumerate(paths):
       tasks.append((path, items[bounds[i]:bounds[i + 1]], policy))
       owners.append(split)
-  results = {split: SplitResult(0, []) for split in splits}
+  results = {split: SplitResult(0, [], [os.path.basename(p) for p in paths])
+             for split, (_, paths) in splits.items()}
   totals = SplitResult(0, [])
   start = time.time()
 
@@ -331,7 +390,8 @@ def finish_splits(dataset_dir, results, labels_to_names, splits=None):
   """Records a finished conversion: labels.txt, then split_sizes.json.
 
   split_sizes.json goes last, so an interrupted conversion never looks
-  complete to the dataset specs.
+  complete to the dataset specs. Besides the sizes it records the shard
+  files of every split, which the specs read instead of a glob.
 
   Args:
     dataset_dir: the converter's output directory.
@@ -343,26 +403,46 @@ def finish_splits(dataset_dir, results, labels_to_names, splits=None):
   Returns:
     ({split: images written}, [(path, reason) of every skipped image]).
   """
+  names = splits or list(results)
   written = {split: results[split].written if split in results else 0
-             for split in (splits or list(results))}
+             for split in names}
+  files = {split: list(results[split].files) if split in results else []
+           for split in names}
   skipped = [s for r in results.values() for s in r.skipped]
   dataset_utils.write_label_file(labels_to_names, dataset_dir)
   write_split_sizes(dataset_dir, written, len(labels_to_names),
-                    skipped=len(skipped))
+                    skipped=len(skipped), files=files)
   return written, skipped
 
 
-def write_split_sizes(dataset_dir, splits_to_sizes, num_classes, skipped=0):
+def write_split_sizes(dataset_dir, splits_to_sizes, num_classes, skipped=0,
+                      files=None):
+  """Writes split_sizes.json atomically.
+
+  Args:
+    dataset_dir: the dataset directory.
+    splits_to_sizes: {split: examples}.
+    num_classes: number of classes.
+    skipped: images skipped by the conversion.
+    files: optional {split: [shard base names]}; readers use it instead of
+      globbing (older readers ignore the key).
+  """
+  data = {'splits': {k: int(v) for k, v in splits_to_sizes.items()},
+          'num_classes': int(num_classes),
+          'skipped_images': int(skipped)}
+  if files is not None:
+    data['files'] = {k: [str(name) for name in v] for k, v in files.items()}
   dataset_utils.write_text_atomic(
       os.path.join(dataset_dir, SIZES_FILENAME),
-      json.dumps({'splits': {k: int(v) for k, v in splits_to_sizes.items()},
-                  'num_classes': int(num_classes),
-                  'skipped_images': int(skipped)},
-                 indent=2, sort_keys=True) + '\n')
+      json.dumps(data, indent=2, sort_keys=True) + '\n')
 
 
 def read_split_sizes(dataset_dir):
   """Returns the parsed split_sizes.json of dataset_dir, or None if absent.
+
+  Returns:
+    {'splits': {split: size}, 'num_classes': int, 'files': {split: [shard
+    base names]} or None for a file written before shard lists were kept}.
 
   Raises:
     DatasetError: if the file exists but is not a valid sizes file.
@@ -370,18 +450,47 @@ def read_split_sizes(dataset_dir):
   if not dataset_dir:
     return None
   path = os.path.join(dataset_dir, SIZES_FILENAME)
-  if not os.path.isfile(path):
+  if not os.path.exists(path):
     return None
   try:
     with open(path, encoding='utf-8') as f:
       data = json.load(f)
     splits = {str(k): int(v) for k, v in data['splits'].items()}
     num_classes = int(data['num_classes'])
-  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    files = data.get('files')
+    if files is not None:
+      files = {str(k): [str(name) for name in _as_list(v)]
+               for k, v in files.items()}
+  except (OSError, UnicodeDecodeError) as e:
     raise dataset_utils.DatasetError(
-        f'{path} is not a valid split sizes file ({e}); convert the dataset '
-        'again to regenerate it.') from None
-  return {'splits': splits, 'num_classes': num_classes}
+        f'Cannot read {path} ({e}); make it a readable file (it records the '
+        'finished conversion).') from None
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    # The converters skip a directory holding this file, so "convert again"
+    # alone would meet the same error: say what is wrong and what to delete.
+    raise dataset_utils.DatasetError(
+        f'{path} is damaged ({type(e).__name__}: {e}): it should be the JSON '
+        'record of a finished conversion ({"splits": {...}, "num_classes": '
+        'N, ...}). Delete it and run download_and_convert_data.py again with '
+        'the same --dataset_dir to redo the conversion.') from None
+  return {'splits': splits, 'num_classes': num_classes, 'files': files}
+
+
+def recorded_files(sizes, file_pattern=None):
+  """{split: shard names} recorded in `sizes` (read_split_sizes), or None.
+
+  None also when the user passed their own `file_pattern`: they chose the
+  files, the record describes the converter's.
+  """
+  if sizes is None or file_pattern:
+    return None
+  return sizes.get('files')
+
+
+def _as_list(value):
+  if not isinstance(value, list):
+    raise TypeError(f'shard list {value!r} is not a list')
+  return value
 
 
 def seeded_split(items, num_validation, seed):
@@ -406,6 +515,10 @@ def list_class_folders(root, extensions=IMAGE_EXTENSIONS):
   Raises:
     DatasetError: missing root, fewer than two classes, or an empty class.
   """
+  if os.path.exists(root) and not os.path.isdir(root):
+    raise dataset_utils.DatasetError(
+        f'Image directory {root} is a file, not a directory; pass a directory '
+        'holding one sub-directory of images per class.')
   if not os.path.isdir(root):
     raise dataset_utils.DatasetError(
         f'Image directory {root} does not exist; pass a directory holding one '
@@ -421,7 +534,16 @@ def list_class_folders(root, extensions=IMAGE_EXTENSIONS):
   files = {}
   for name in classes:
     found = []
-    for dirpath, dirnames, filenames in os.walk(os.path.join(root, name)):
+
+    def unreadable(error):
+      # os.walk skips directories it cannot list; without this a folder
+      # with the wrong permissions would be reported as empty.
+      raise dataset_utils.DatasetError(
+          f'Class directory {error.filename} is unreadable ({error.strerror}); '
+          'fix its permissions (e.g. chmod -R u+rX) or remove it.')
+
+    for dirpath, dirnames, filenames in os.walk(os.path.join(root, name),
+                                                onerror=unreadable):
       dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
       found.extend(os.path.join(dirpath, f) for f in filenames
                    if not f.startswith('.') and

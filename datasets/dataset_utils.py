@@ -8,6 +8,7 @@ interrupted run never leaves a file that looks finished.
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 import sys
 import tarfile
@@ -444,6 +445,8 @@ class DatasetSpec:
     labels_to_names: {label: human-readable name}, empty if unknown.
     channels: channels to decode images to (1 or 3).
     has_bboxes: whether examples carry image/object/bbox/* boxes.
+    filenames: the split's files, checked by make_spec; the input pipeline
+      reads these when set, else the files matching file_pattern.
   """
   name: str
   split_name: str
@@ -453,16 +456,64 @@ class DatasetSpec:
   labels_to_names: dict
   channels: int = 3
   has_bboxes: bool = False
+  filenames: tuple = ()
+
+
+_SHARD_OF = re.compile(r'(\d+)-of-(\d+)')
+
+
+def _check_shard_set(paths, name, split_name, dataset_dir, hint):
+  """Refuses globbed shards that are not one complete set.
+
+  Without a recorded shard list, shards named ...-NNNNN-of-MMMMM from two
+  conversions with different shard counts (or an unfinished one) all match
+  the split's pattern; reading them would count examples twice or miss some.
+  """
+  totals = {}
+  for path in paths:
+    match = _SHARD_OF.search(os.path.basename(path))
+    if match:
+      totals.setdefault(int(match.group(2)), []).append(path)
+  if len(totals) > 1:
+    counts = ', '.join(f'{len(v)} of -of-{k:05d}' for k, v in
+                       sorted(totals.items()))
+    raise DatasetError(
+        f'The {name} {split_name} shards in {dataset_dir} come from '
+        f'conversions with different shard counts ({counts}); delete the '
+        'shards of the unfinished one, or convert again into an empty '
+        f'directory: {hint}')
+  for total, found in totals.items():
+    if len(found) != total:
+      raise DatasetError(
+          f'Only {len(found)} of the {total} {name} {split_name} shards are '
+          f'in {dataset_dir} (an unfinished conversion?); convert again into '
+          f'an empty directory: {hint}')
 
 
 def make_spec(name, split_name, dataset_dir, splits_to_sizes, file_pattern,
               num_classes, channels=3, has_bboxes=False,
-              convert_hint: Optional[str] = None):
+              convert_hint: Optional[str] = None, recorded_files=None):
   """Validates a split request and returns its DatasetSpec.
 
+  Args:
+    name: dataset name.
+    split_name: split to read.
+    dataset_dir: directory of the converted dataset.
+    splits_to_sizes: {split: examples}.
+    file_pattern: file name pattern with %s for the split.
+    num_classes: number of classes.
+    channels: channels to decode images to.
+    has_bboxes: whether examples carry boxes.
+    convert_hint: the command that creates the dataset, for messages.
+    recorded_files: {split: [file base names]} from split_sizes.json, or
+      None. When the split is listed, exactly those files are the split:
+      a missing one, or another file matching the pattern (a leftover of
+      another conversion), is an error. Otherwise the files matching the
+      pattern are used, and must form one complete -NNNNN-of-MMMMM set.
+
   Raises:
-    DatasetError: unknown split, missing/empty dataset_dir or no files for the
-      split; each message says how to fix it.
+    DatasetError: unknown split, missing/empty dataset_dir, an empty split,
+      or files that are not the split's; each message says how to fix it.
   """
   import glob
   if split_name not in splits_to_sizes:
@@ -474,18 +525,52 @@ def make_spec(name, split_name, dataset_dir, splits_to_sizes, file_pattern,
   if not dataset_dir:
     raise DatasetError(f'--dataset_dir is required for dataset {name!r}; '
                        f'create it with: {hint}')
+  if os.path.exists(dataset_dir) and not os.path.isdir(dataset_dir):
+    raise DatasetError(f'Dataset directory {dataset_dir} is a file, not a '
+                       f'directory; pass the directory created by: {hint}')
   if not os.path.isdir(dataset_dir):
     raise DatasetError(f'Dataset directory {dataset_dir} does not exist; '
                        f'create it with: {hint}')
+  num_samples = int(splits_to_sizes[split_name])
+  if num_samples == 0:
+    others = sorted(s for s, n in splits_to_sizes.items() if int(n) > 0)
+    raise DatasetError(
+        f'The {name} {split_name} split in {dataset_dir} is empty: the '
+        f'conversion put no images in it (e.g. --validation_fraction=0). '
+        f'Use --dataset_split_name={others[0] if others else "..."}'
+        f'{" (valid: " + ", ".join(others) + ")" if len(others) > 1 else ""}'
+        ', or convert again into a new directory with a non-empty split.')
   pattern = os.path.join(dataset_dir, file_pattern % split_name)
-  if not glob.glob(pattern):
-    raise DatasetError(f'No {name} {split_name} files match {pattern}; '
-                       f'create them with: {hint}')
+  found = sorted(glob.glob(pattern))
+  recorded = (recorded_files or {}).get(split_name)
+  if recorded is not None:
+    filenames = [os.path.join(dataset_dir, f) for f in recorded]
+    sizes_file = os.path.join(dataset_dir, 'split_sizes.json')
+    missing = [f for f in filenames if not os.path.isfile(f)]
+    if missing:
+      raise DatasetError(
+          f'{missing[0]} is missing ({len(missing)} of the {len(filenames)} '
+          f'{split_name} files {sizes_file} records); restore it, or delete '
+          f'{sizes_file} and convert again: {hint}')
+    extra = sorted(set(found) - set(filenames))
+    if extra:
+      raise DatasetError(
+          f'{extra[0]} matches {pattern} but is not one of the '
+          f'{len(filenames)} {split_name} files {sizes_file} records '
+          f'({len(extra)} such file(s), left from another conversion?); '
+          'remove them (or move them out of the directory).')
+  else:
+    if not found:
+      raise DatasetError(f'No {name} {split_name} files match {pattern}; '
+                         f'create them with: {hint}')
+    _check_shard_set(found, name, split_name, dataset_dir, hint)
+    filenames = found
   labels = read_label_file(dataset_dir) if has_labels(dataset_dir) else {}
   return DatasetSpec(name=name, split_name=split_name, file_pattern=pattern,
-                     num_samples=int(splits_to_sizes[split_name]),
+                     num_samples=num_samples,
                      num_classes=int(num_classes), labels_to_names=labels,
-                     channels=channels, has_bboxes=has_bboxes)
+                     channels=channels, has_bboxes=has_bboxes,
+                     filenames=tuple(filenames))
 
 
 def report_progress(prefix, done, total):

@@ -50,7 +50,7 @@ def run(dataset_dir, base_url=DEFAULT_BASE_URL, num_validation=None,
            for label, name in enumerate(class_names) for path in files[name]]
   train, validation = convert_utils.seeded_split(items, num_validation,
                                                  RANDOM_SEED)
-  jobs = {split: (split_items, convert_utils.shard_paths(
+  jobs = {split: (split_items, convert_utils.fresh_shard_paths(
       dataset_dir, SHARD_FORMAT, split, NUM_SHARDS))
           for split, split_items in (('train', train),
                                      ('validation', validation))}

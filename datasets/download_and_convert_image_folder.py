@@ -91,7 +91,7 @@ def run(dataset_dir, image_dir=None, validation_fraction=None,
   jobs = {}
   for split in image_folder.SPLITS:
     num_shards = max(1, min(shards[split], len(splits[split])))
-    jobs[split] = (splits[split], convert_utils.shard_paths(
+    jobs[split] = (splits[split], convert_utils.fresh_shard_paths(
         dataset_dir, SHARD_FORMAT, split, num_shards))
   results = convert_utils.write_splits(jobs, 'keep', num_workers=num_threads,
                                        prefix=f'Converting {image_dir}')

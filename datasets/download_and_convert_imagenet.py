@@ -170,8 +170,10 @@ def run(dataset_dir, base_url=None, raw_dir=None, bbox_dir=None,
           f'{TRAIN_ARCHIVE}, {VALIDATION_ARCHIVE} and {BBOX_ARCHIVE}.')
     raw_dir = download_raw(base_url, os.path.join(dataset_dir, 'downloads'))
   elif not os.path.isdir(raw_dir):
+    problem = ('is a file, not a directory' if os.path.exists(raw_dir)
+               else 'does not exist')
     raise dataset_utils.DatasetError(
-        f'--imagenet_raw_dir {raw_dir} does not exist; point it at the '
+        f'--imagenet_raw_dir {raw_dir} {problem}; point it at the '
         'directory holding train/ and validation/.')
   labels_to_names = imagenet.labels_to_names(synsets_file, metadata_file)
   synsets = imagenet.read_synsets(synsets_file)
@@ -193,10 +195,13 @@ def run(dataset_dir, base_url=None, raw_dir=None, bbox_dir=None,
   jobs = {}
   for split in ('train', 'validation'):
     split_items = list(items[split])
+    # A split without images gets no shards; older ones of it go too.
+    paths = convert_utils.fresh_shard_paths(
+        dataset_dir, SHARD_FORMAT, split,
+        shards[split] if split_items else 0)
     if split_items:
       random.Random(SHUFFLE_SEED).shuffle(split_items)
-      jobs[split] = (split_items, convert_utils.shard_paths(
-          dataset_dir, SHARD_FORMAT, split, shards[split]))
+      jobs[split] = (split_items, paths)
   results = convert_utils.write_splits(
       jobs, 'jpeg', num_workers=num_threads or convert_utils.default_workers(
           sum(len(items) for items, _ in jobs.values())),

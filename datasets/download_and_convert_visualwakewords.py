@@ -106,7 +106,7 @@ def run(dataset_dir, base_url=DEFAULT_BASE_URL,
     items = items_from_annotations(
         annotations, os.path.join(coco_dir, coco_split), foreground_class,
         small_object_area_threshold)
-    jobs[split] = (items, convert_utils.shard_paths(
+    jobs[split] = (items, convert_utils.fresh_shard_paths(
         dataset_dir, SHARD_FORMAT, split,
         max(1, min(shards[split], len(items)))))
   results = convert_utils.write_splits(

@@ -21,4 +21,6 @@ def get_split(split_name, dataset_dir, file_pattern=None):
   num_classes = sizes['num_classes'] if sizes else NUM_CLASSES
   return dataset_utils.make_spec('flowers', split_name, dataset_dir, splits,
                                  file_pattern or FILE_PATTERN, num_classes,
-                                 channels=CHANNELS)
+                                 channels=CHANNELS,
+                                 recorded_files=convert_utils.recorded_files(
+                                     sizes, file_pattern))

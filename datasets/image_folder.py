@@ -29,4 +29,6 @@ def get_split(split_name, dataset_dir, file_pattern=None):
   return dataset_utils.make_spec('image_folder', split_name, dataset_dir,
                                  sizes['splits'], file_pattern or FILE_PATTERN,
                                  sizes['num_classes'], channels=CHANNELS,
-                                 convert_hint=hint)
+                                 convert_hint=hint,
+                                 recorded_files=convert_utils.recorded_files(
+                                     sizes, file_pattern))

@@ -74,7 +74,9 @@ def get_split(split_name, dataset_dir, file_pattern=None):
   num_classes = sizes['num_classes'] if sizes else NUM_CLASSES
   spec = dataset_utils.make_spec('imagenet', split_name, dataset_dir, splits,
                                  file_pattern or FILE_PATTERN, num_classes,
-                                 channels=CHANNELS, has_bboxes=True)
+                                 channels=CHANNELS, has_bboxes=True,
+                                 recorded_files=convert_utils.recorded_files(
+                                     sizes, file_pattern))
   if not spec.labels_to_names:
     import dataclasses
     spec = dataclasses.replace(spec, labels_to_names=labels_to_names())

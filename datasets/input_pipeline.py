@@ -14,6 +14,12 @@ has boxes (ImageNet, Visual Wake Words) and `use_bboxes` is set, they are
 passed to the preprocessing function as `bbox` [1, num_boxes, 4], which
 inception training preprocessing uses for its distorted crop. No queue
 runners.
+
+Every label is checked at run time: `labels_offset <= label < num_classes`
+(so the model sees 0 <= label - labels_offset < num_classes -
+labels_offset); a record outside fails the step with an error naming the
+dataset, split and file (see label_range_error), instead of training on a
+zero one-hot.
 """
 
 import dataclasses
@@ -23,6 +29,8 @@ from slim_zoo.nets.compat import tf
 from slim_zoo.errors import UsageError
 
 AUTOTUNE = tf.data.experimental.AUTOTUNE
+# First words of the run-time error of a record with a bad label.
+LABEL_ERROR_MARKER = 'Label out of range'
 _READ_BUFFER_BYTES = 8 << 20
 
 
@@ -139,7 +147,44 @@ def decode_and_crop(serialized, channels, with_bboxes=False):
 
 
 def _record_dataset(filename):
-  return tf.data.TFRecordDataset(filename, buffer_size=_READ_BUFFER_BYTES)
+  # Each record travels with its file's name, so a bad record's error can
+  # say where it is.
+  records = tf.data.TFRecordDataset(filename, buffer_size=_READ_BUFFER_BYTES)
+  return records.map(lambda record: (record, filename))
+
+
+def check_label(label, filename, spec, labels_offset):
+  """Returns `label`, after a run-time check that it is a valid class.
+
+  Args:
+    label: int64 scalar as stored in the record.
+    filename: string scalar, the record's file.
+    spec: the split's DatasetSpec.
+    labels_offset: what the pipeline subtracts from the label.
+  """
+  low, high = labels_offset, spec.num_classes
+  message = (f'{LABEL_ERROR_MARKER} in {spec.name} {spec.split_name}: '
+             f'labels must be in [{low}, {high}) (--labels_offset='
+             f'{labels_offset}, {high} classes); convert the dataset again '
+             'with this version (its converters check labels) or fix '
+             '--labels_offset. File and label:')
+  valid = tf.logical_and(label >= low, label < high)
+  check = tf.debugging.Assert(valid, [message, filename, label])
+  with tf.control_dependencies([check]):
+    return tf.identity(label)
+
+
+def label_range_error(error):
+  """UsageError of a label check failure (an OpError), else None.
+
+  For the scripts' handlers: one line instead of TensorFlow's traceback.
+  """
+  message = getattr(error, 'message', str(error))
+  start = message.find(LABEL_ERROR_MARKER)
+  if start < 0:
+    return None
+  line = message[start:].split('\n')[0]
+  return UsageError(line.replace('] [', ' ').replace(']', '').strip())
 
 
 def build_dataset(spec, preprocessing_fn, config):
@@ -165,7 +210,10 @@ def build_dataset(spec, preprocessing_fn, config):
   training = config.is_training
   deterministic = not training
 
-  filenames = sorted(tf.io.gfile.glob(spec.file_pattern))
+  # make_spec checked the split's files (the list split_sizes.json records
+  # when there is one); a glob could also take another conversion's shards.
+  filenames = (list(spec.filenames) if spec.filenames
+               else sorted(tf.io.gfile.glob(spec.file_pattern)))
   if not filenames:
     raise dataset_utils.DatasetError(
         f'No files match {spec.file_pattern} for {spec.name} '
@@ -192,7 +240,7 @@ def build_dataset(spec, preprocessing_fn, config):
 
   fused = config.fused_jpeg_crop and training
 
-  def parse(serialized):
+  def parse(serialized, filename):
     if fused:
       image, label = decode_and_crop(serialized, spec.channels, use_bboxes)
       image = preprocessing_fn(image, height, width, random_crop=False)
@@ -201,6 +249,7 @@ def build_dataset(spec, preprocessing_fn, config):
                                           use_bboxes)
       kwargs = {'bbox': bbox} if bbox is not None else {}
       image = preprocessing_fn(image, height, width, **kwargs)
+    label = check_label(label, filename, spec, config.labels_offset)
     return image, label - config.labels_offset
 
   dataset = dataset.map(parse, num_parallel_calls=parallel,

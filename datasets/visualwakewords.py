@@ -22,4 +22,6 @@ def get_split(split_name, dataset_dir, file_pattern=None):
   return dataset_utils.make_spec('visualwakewords', split_name, dataset_dir,
                                  splits, file_pattern or FILE_PATTERN,
                                  NUM_CLASSES, channels=CHANNELS,
-                                 has_bboxes=True)
+                                 has_bboxes=True,
+                                 recorded_files=convert_utils.recorded_files(
+                                     sizes, file_pattern))

@@ -5,6 +5,7 @@ Running it again when the outputs exist does nothing.
 
 import importlib
 import inspect
+import os
 
 from slim_zoo.errors import UsageError
 
@@ -35,6 +36,29 @@ OPTION_FLAGS = {
     'foreground_class_of_interest': 'foreground_class',
 }
 
+# Numeric options: flag name -> (test, what is valid, an example value).
+_NUMERIC_OPTIONS = {
+    'train_shards': (lambda v: v >= 1, 'a positive integer', 8),
+    'validation_shards': (lambda v: v >= 1, 'a positive integer', 2),
+    'num_threads': (lambda v: v >= 1, 'a positive integer', 4),
+    'num_validation': (lambda v: v >= 0, 'an integer >= 0', 350),
+    'validation_fraction': (lambda v: 0.0 <= v < 1.0, 'in [0, 1)', 0.1),
+    'small_object_area_threshold': (lambda v: 0.0 <= v < 1.0, 'in [0, 1)',
+                                    0.005),
+}
+
+
+def check_option(flag_name, value):
+  """Raises UsageError for a numeric option outside its valid range."""
+  if flag_name not in _NUMERIC_OPTIONS:
+    return
+  valid, what, example = _NUMERIC_OPTIONS[flag_name]
+  if not valid(value):
+    raise UsageError(f'--{flag_name}={value} is not valid: it must be {what}; '
+                     f'pass e.g. --{flag_name}={example}, or leave it out for '
+                     "the dataset's default.")
+
+
 def convert(dataset_name, dataset_dir, download_base_url=None, **options):
   """Runs the converter of `dataset_name`; returns what it returns.
 
@@ -45,8 +69,8 @@ def convert(dataset_name, dataset_dir, download_base_url=None, **options):
     **options: flag names of OPTION_FLAGS; None values are ignored.
 
   Raises:
-    ValueError: unknown dataset, missing dataset_dir, or an option the
-      dataset does not take.
+    ValueError: unknown dataset, missing dataset_dir, an option the
+      dataset does not take, or a numeric option out of range.
   """
   if dataset_name not in CONVERTERS:
     from slim_zoo.nets.nets_factory import unknown_name_error
@@ -54,6 +78,10 @@ def convert(dataset_name, dataset_dir, download_base_url=None, **options):
   if not dataset_dir:
     raise UsageError('--dataset_dir is required: the directory to write the '
                      'TFRecords into.')
+  if os.path.exists(dataset_dir) and not os.path.isdir(dataset_dir):
+    raise UsageError(f'--dataset_dir={dataset_dir} is a file, not a '
+                     'directory; pass a directory to write the TFRecords '
+                     'into.')
   module = importlib.import_module(CONVERTERS[dataset_name])
   accepted = inspect.signature(module.run).parameters
   kwargs = {}
@@ -72,5 +100,6 @@ def convert(dataset_name, dataset_dir, download_base_url=None, **options):
       valid = sorted(f for f, k in OPTION_FLAGS.items() if k in accepted)
       raise UsageError(f'--{flag_name} does not apply to {dataset_name}; '
                        f'its options are: {", ".join(valid) or "none"}.')
+    check_option(flag_name, value)
     kwargs[OPTION_FLAGS[flag_name]] = value
   return module.run(dataset_dir, **kwargs)

@@ -104,7 +104,10 @@ def test_corrupt_images_are_skipped_and_counted(converted):
   assert skipped == ['noise.png', 'truncated.jpg']
   sizes = json.loads((out / 'split_sizes.json').read_text())
   assert sizes == {'splits': {'train': 9, 'validation': 6}, 'num_classes': 3,
-                   'skipped_images': 2}
+                   'skipped_images': 2,
+                   'files': {split: [f'{split}-{i:05d}-of-00002.tfrecord'
+                                     for i in range(2)]
+                             for split in ('train', 'validation')}}
   assert dataset_utils.read_label_file(str(out)) == {
       0: 'cats', 1: 'dogs', 2: 'zebras'}
 
