@@ -9,7 +9,8 @@ Following a training run: add --eval_interval_secs=60 (and optionally
 --timeout=600) with --checkpoint_path set to the training directory; every
 new checkpoint is evaluated as it appears, until none appears for --timeout
 seconds or the checkpoint of the run's last step (--max_number_of_steps in
-its train_config.json) has been evaluated.
+its train_config.json) has been evaluated. A follow loop that evaluated no
+checkpoint at all within --timeout is an error (one line, exit status 2).
 
 Each evaluation reads the whole split exactly once (the last partial batch
 included) and reports top-1 accuracy (`eval/Accuracy`) and top-5 recall
@@ -21,6 +22,7 @@ moving averages kept by training are evaluated instead of the raw weights.
 import dataclasses
 import json
 import os
+import tempfile
 import time
 
 from absl import logging
@@ -93,11 +95,40 @@ def validate_config(cfg):
         'evaluate one checkpoint.')
   if cfg.timeout is not None and cfg.timeout < 0:
     raise UsageError(f'--timeout must be >= 0 seconds, got {cfg.timeout}.')
+  check_writable_dir(cfg.eval_dir, '--eval_dir')
   spec = nets_factory.get_spec(cfg.model_name)
   if spec.input_kind != 'image':
     raise UsageError(f'--model_name={cfg.model_name} is a {spec.input_kind} '
                      'model; this script reads image datasets. Choose an '
                      'image model (see nets/nets_factory.py).')
+
+
+def check_writable_dir(path, flag):
+  """Raises UsageError unless `path` is, or can be made, a writable directory.
+
+  Checked by writing (a temporary file in it, or a temporary directory in its
+  nearest existing parent) rather than by permission bits, which say nothing
+  for root, a read-only mount or an immutable directory. Creates nothing
+  that stays.
+  """
+  where = os.path.abspath(path)
+  while not os.path.lexists(where):
+    where = os.path.dirname(where)
+  if not os.path.isdir(where):
+    what = ('is a file' if where == os.path.abspath(path) else
+            f'is under the file {where}')
+    raise UsageError(f'{flag}={path} {what}, not a directory; choose another '
+                     f'{flag}.')
+  try:
+    if where == os.path.abspath(path):
+      with tempfile.TemporaryFile(dir=where):
+        pass
+    else:
+      os.rmdir(tempfile.mkdtemp(dir=where))
+  except OSError as e:
+    raise UsageError(f'{flag}={path} is not writable ({e.strerror}: {where}); '
+                     f'choose a writable {flag} or fix its permissions.'
+                     ) from None
 
 
 def variables_to_restore(moving_average_decay, global_step):
@@ -148,10 +179,45 @@ def build_eval_graph(cfg, dataset):
   correct = tf.cast(tf.equal(predictions, labels), tf.float32)
   in_top5 = tf.cast(tf.nn.in_top_k(logits, labels, min(5, num_classes)),
                     tf.float32)
-  saver = tf.train.Saver(variables_to_restore(cfg.moving_average_decay,
-                                              global_step))
+  restore = variables_to_restore(cfg.moving_average_decay, global_step)
+  if not isinstance(restore, dict):
+    restore = {var.op.name: var for var in restore}
   return {'initializer': iterator.initializer, 'correct': correct,
-          'in_top5': in_top5, 'global_step': global_step, 'saver': saver}
+          'in_top5': in_top5, 'global_step': global_step,
+          'saver': tf.train.Saver(restore), 'restore': restore,
+          'image_size': size}
+
+
+def check_fits_checkpoint(cfg, ops, checkpoint):
+  """Raises UsageError naming the flags to fix if `checkpoint` cannot be
+  restored into the eval graph (before any batch is read)."""
+  from slim_zoo import export_utils
+  problems, causes = export_utils.misfit_causes(checkpoint, ops['restore'],
+                                                cfg.model_name)
+  if not problems:
+    return
+  averages = cfg.moving_average_decay and any(
+      p.endswith('/ExponentialMovingAverage (not in checkpoint)')
+      for p in problems)
+  hints = []
+  if averages:
+    hints.append('set --moving_average_decay only if training kept moving '
+                 'averages (this checkpoint has none)')
+  if 'network' in causes or ('missing' in causes and not averages):
+    hints.append('pass the --model_name the checkpoint was trained with')
+  if 'image_size' in causes:
+    hints.append(f'pass the --eval_image_size it was trained at (its '
+                 '--train_image_size; a fully connected layer is sized by '
+                 f'the input, {ops["image_size"]} here)')
+  if 'classes' in causes:
+    hints.append('pass the --dataset_name and --labels_offset it was trained '
+                 'with (they set the class count)')
+  if 'channels' in causes:
+    hints.append('pass --use_grayscale as in training (the checkpoint\'s '
+                 'first convolution takes another number of channels)')
+  fix = '; '.join(hints)
+  raise UsageError(f'Checkpoint {checkpoint} does not fit {cfg.model_name}: '
+                   f'{"; ".join(problems)}. To fix it, {fix}.')
 
 
 def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
@@ -163,6 +229,7 @@ def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
       inter_op_threads=cfg.inter_op_threads,
       intra_op_threads=cfg.intra_op_threads, xla=cfg.xla,
       mixed_precision=cfg.mixed_precision, master=cfg.master)
+  check_fits_checkpoint(cfg, ops, checkpoint)
   with tf.Session(cfg.master, config=config) as session:
     try:
       ops['saver'].restore(session, checkpoint)
@@ -269,6 +336,10 @@ def evaluate_loop(cfg, on_result=None):
 
   Returns:
     list of the results dicts, in order.
+
+  Raises:
+    ValueError: bad flags, dataset or checkpoint, or no checkpoint at all
+      within cfg.timeout seconds.
   """
   dataset = _build(cfg)
   results = []
@@ -295,8 +366,12 @@ def evaluate_loop(cfg, on_result=None):
                      final)
         break
   if not results:
-    logging.warning('No checkpoint appeared in %s within %s seconds.',
-                    cfg.checkpoint_path, cfg.timeout)
+    # Nothing was evaluated: a job runner must not take this for success.
+    raise UsageError(
+        f'No checkpoint appeared in --checkpoint_path={cfg.checkpoint_path} '
+        f'within --timeout={cfg.timeout} seconds, so nothing was evaluated; '
+        'check that it is the --train_dir of a running training, or raise '
+        '--timeout.')
   return results
 
 

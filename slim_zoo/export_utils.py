@@ -14,7 +14,11 @@ Builds the inference graph of any registered network on a placeholder named
   datasets/dataset_factory and the model's preprocessing.
 
 Every file is written to a temporary name and renamed into place; a SavedModel
-is built in a temporary directory that is renamed. Beside every artifact a
+is built in a temporary directory that is renamed. An export directory
+(`ExportPaths.in_directory`, --export_dir) is one set: every artifact is built
+in a temporary directory beside it, which then takes its place in one
+rename, so the directory always holds one complete export (the previous one
+until the new one is complete). Beside every artifact a
 JSON sidecar (``<file>.json``; ``assets.extra/export_metadata.json`` inside a
 SavedModel) records the node names, image size and preprocessing, which
 `load_model` (and classify_image.py) read back.
@@ -24,7 +28,9 @@ end point (TF-Slim's names, e.g. ``InceptionV3/Predictions/Reshape_1``), or
 the requested ``final_endpoint``.
 """
 
+import ctypes
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -89,6 +95,9 @@ class ExportPaths:
   saved_model_dir: Optional[str] = None
   tflite_file: Optional[str] = None
   tflite_int8_file: Optional[str] = None
+  # The directory written as one set: the artifacts inside it are built in a
+  # temporary directory that replaces it whole (see `export`).
+  export_dir: Optional[str] = None
 
   def needs_checkpoint(self):
     return any((self.frozen_graph, self.saved_model_dir, self.tflite_file,
@@ -106,7 +115,15 @@ class ExportPaths:
         tflite_file=(os.path.join(export_dir, 'model_float.tflite')
                      if tflite else None),
         tflite_int8_file=(os.path.join(export_dir, 'model_int8.tflite')
-                          if tflite and int8 else None))
+                          if tflite and int8 else None),
+        export_dir=export_dir)
+
+
+# What an export directory may hold (see `_check_export_dir`).
+EXPORT_DIR_NAMES = frozenset((
+    'frozen_graph.pb', 'frozen_graph.pb.json', 'saved_model',
+    'model_float.tflite', 'model_float.tflite.json', 'model_int8.tflite',
+    'model_int8.tflite.json'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -437,21 +454,251 @@ def calibration_images(calibration, metadata):
 # The whole export
 
 
+def _top_scopes(names):
+  return sorted({name.split('/')[0] for name in names
+                 if '/' in name and name != 'global_step'})
+
+
+def misfit_causes(checkpoint, variables, model_name):
+  """Why `variables` (checkpoint name -> variable) do not fit `checkpoint`.
+
+  Returns:
+    (problems, causes): up to four 'name (model [..], checkpoint [..])'
+    descriptions, and the set of likely causes among 'network' (variables
+    of another network, or another variant of it), 'classes' (the logits
+    layer's class count), 'channels' (the first convolution's input
+    channels), 'image_size' (a fully connected layer sized by the input,
+    as LeNet's and CifarNet's are) and 'missing' (names the checkpoint
+    lacks although it holds this network).
+  """
+  shapes = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+  logits_scopes = nets_factory.get_spec(model_name).logits_scopes
+  problems, causes = [], set()
+  mine = _top_scopes(variables)
+  if mine and not set(mine) & set(_top_scopes(shapes)):
+    theirs = ', '.join(_top_scopes(shapes)) or 'nothing'
+    return ([f'its variables are under {theirs}/, the model\'s under '
+             f'{", ".join(mine)}/'], {'network'})
+  first_conv = next((name for name, var in variables.items()
+                     if var.shape.rank == 4), None)
+  for name, var in variables.items():
+    model_shape = var.shape.as_list()
+    if name not in shapes:
+      problems.append(f'{name} (not in checkpoint)')
+      causes.add('missing')
+      continue
+    stored = shapes[name]
+    if model_shape == stored:
+      continue
+    problems.append(f'{name} (model {model_shape}, checkpoint {stored})')
+    differ = [i for i, (a, b) in enumerate(zip(model_shape, stored))
+              if a != b] if len(model_shape) == len(stored) else None
+    if differ == [len(stored) - 1] and any(
+        name.startswith(scope + '/') for scope in logits_scopes):
+      causes.add('classes')
+    elif differ == [2] and name == first_conv:
+      causes.add('channels')
+    elif differ == [0] and len(stored) == 2:
+      causes.add('image_size')
+    else:
+      causes.add('network')
+  return problems[:4], causes
+
+
 def _check_fits_checkpoint(checkpoint, variables, config, metadata):
-  mismatched, missing = checkpoint_utils.compare_with_checkpoint(
-      checkpoint, variables)
-  if mismatched or missing:
-    problems = mismatched + [f'{m} (not in checkpoint)' for m in missing]
+  problems, causes = misfit_causes(
+      checkpoint, {var.op.name: var for var in variables}, config.model_name)
+  if not problems:
+    return
+  hints = []
+  if 'network' in causes or 'missing' in causes:
+    hints.append('pass the --model_name the checkpoint was trained with')
+  if 'image_size' in causes:
+    hints.append(f'pass the --image_size it was trained with (its '
+                 '--train_image_size; a fully connected layer is sized by '
+                 f'the input, {metadata["image_size"]} here)')
+  if 'classes' in causes:
+    hints.append('pass the --dataset_name or --labels_offset it was trained '
+                 'with (they set the class count)')
+  if 'channels' in causes:
+    hints.append('pass --use_grayscale as in training, or the --dataset_name '
+                 'whose channels it was trained on')
+  fix = '; '.join(hints)
+  raise UsageError(
+      f'Checkpoint {checkpoint} does not fit {config.model_name} with '
+      f'{config.num_classes} classes and {metadata["input_shape"][-1]} '
+      f'input channel(s): {"; ".join(problems)}. '
+      f'To fix it, {fix}.')
+
+
+def _check_paths(paths, checkpoint_path, calibration):
+  """Rejects what cannot be written, before anything is built."""
+  if not (paths.graph_file or paths.needs_checkpoint()):
+    raise UsageError('Nothing to write: pass --output_file, --frozen_graph, '
+                     '--saved_model_dir, --tflite_file, --tflite_int8_file '
+                     'or --export_dir.')
+  if paths.needs_checkpoint() and not checkpoint_path:
+    raise UsageError('--frozen_graph, --saved_model_dir and the TFLite files '
+                     'need --checkpoint_path (the weights to export).')
+  if paths.tflite_int8_file and not (calibration and calibration.dataset_dir):
+    raise UsageError('--tflite_int8_file needs calibration images: pass '
+                     '--dataset_dir (TFRecords of --dataset_name; '
+                     '--dataset_split_name picks the split).')
+  if paths.export_dir:
+    _check_export_dir(paths)
+
+
+def _inside(path, directory):
+  path, directory = os.path.abspath(path), os.path.abspath(directory)
+  return (os.path.commonpath([path, directory]) == directory and
+          path != directory)
+
+
+def _check_export_dir(paths):
+  """The export directory is absent, or a directory holding only an export.
+
+  The new set replaces the directory whole, so anything else in it would be
+  lost: refused instead.
+  """
+  export_dir = paths.export_dir
+  if os.path.lexists(export_dir) and not os.path.isdir(export_dir):
+    raise UsageError(f'--export_dir={export_dir} is a file, not a directory; '
+                     'choose another --export_dir or remove the file.')
+  if not os.path.isdir(export_dir):
+    return
+  allowed = set(EXPORT_DIR_NAMES)
+  for path in _artifact_paths(paths):
+    if _inside(path, export_dir):
+      name = os.path.relpath(os.path.abspath(path),
+                             os.path.abspath(export_dir)).split(os.sep)[0]
+      allowed.update((name, name + '.json'))
+  others = sorted(set(os.listdir(export_dir)) - allowed)
+  if others:
     raise UsageError(
-        f'Checkpoint {checkpoint} does not fit {config.model_name} with '
-        f'{config.num_classes} classes and {metadata["input_shape"][-1]} '
-        f'input channel(s): {"; ".join(problems[:4])}. Pass the '
-        '--dataset_name, --labels_offset or --use_grayscale the checkpoint '
-        'was trained with.')
+        f'--export_dir={export_dir} holds files that are not part of an '
+        f'export ({", ".join(others[:5])}); the export replaces the whole '
+        'directory, so choose a new or empty --export_dir, or move them away.')
+
+
+def _artifact_paths(paths):
+  return [p for p in (paths.graph_file, paths.frozen_graph,
+                      paths.saved_model_dir, paths.tflite_file,
+                      paths.tflite_int8_file) if p]
+
+
+# Temporary directories of an export set, beside the export directory:
+# .<name>.export-<pid>-<random> (being built) and .<name>.export-<pid>-old
+# (the previous set, moved aside for a moment where renameat2 is missing).
+_SET_TMP = '.{name}.export-'
+
+
+def _pid_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Another user's live process.
+    return True
+  return True
+
+
+def _clean_leftovers(export_dir):
+  """Removes the temporary directories of killed exports to `export_dir`.
+
+  A run killed between moving the previous set aside and renaming the new
+  one in (only without renameat2) left no `export_dir`: the previous set is
+  put back. Directories of live exports (by pid) are left alone.
+  """
+  parent, name = os.path.split(export_dir)
+  prefix = _SET_TMP.format(name=name)
+  for entry in sorted(os.listdir(parent)):
+    if not entry.startswith(prefix):
+      continue
+    pid = entry[len(prefix):].split('-')[0]
+    if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+      continue
+    path = os.path.join(parent, entry)
+    if entry.endswith('-old') and not os.path.lexists(export_dir):
+      os.rename(path, export_dir)
+    else:
+      shutil.rmtree(path, ignore_errors=True)
+
+
+def _exchange(a, b):
+  """Swaps directories a and b in one step (Linux renameat2); False if the
+  system cannot."""
+  try:
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = libc.renameat2
+  except (OSError, AttributeError):
+    return False
+  at_fdcwd, rename_exchange = -100, 2
+  if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b),
+               rename_exchange) == 0:
+    return True
+  code = ctypes.get_errno()
+  if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+    return False
+  raise OSError(code, os.strerror(code), a, None, b)
+
+
+def _swap_in(tmp_dir, export_dir):
+  """Puts the complete set `tmp_dir` in place of `export_dir`.
+
+  Afterwards `tmp_dir` holds the previous set (or nothing), to delete.
+  """
+  if not os.path.lexists(export_dir):
+    os.rename(tmp_dir, export_dir)
+    return
+  if _exchange(tmp_dir, export_dir):
+    return
+  old = tmp_dir.rsplit('-', 1)[0] + '-old'
+  os.rename(export_dir, old)
+  os.rename(tmp_dir, export_dir)
+  os.rename(old, tmp_dir)
+
+
+def _make_set_dir(export_dir):
+  parent, name = os.path.split(export_dir)
+  try:
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(
+        prefix=_SET_TMP.format(name=name) + f'{os.getpid()}-', dir=parent)
+  except OSError as e:
+    raise UsageError(
+        f'Cannot write the export beside --export_dir={export_dir}: '
+        f'{e.strerror} ({e.filename}); choose a --export_dir in a writable '
+        'directory.') from None
+  # mkdtemp makes it 0700; the export gets the usual umask permissions.
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o777 & ~umask)
+  return tmp
+
+
+def _redirect(paths, export_dir, tmp_dir):
+  """`paths` with everything inside `export_dir` moved into `tmp_dir`."""
+  def move(path):
+    if path and _inside(path, export_dir):
+      return os.path.join(tmp_dir, os.path.relpath(os.path.abspath(path),
+                                                   export_dir))
+    return path
+  return dataclasses.replace(
+      paths, graph_file=move(paths.graph_file),
+      frozen_graph=move(paths.frozen_graph),
+      saved_model_dir=move(paths.saved_model_dir),
+      tflite_file=move(paths.tflite_file),
+      tflite_int8_file=move(paths.tflite_int8_file), export_dir=None)
 
 
 def export(config, paths, checkpoint_path=None, calibration=None):
   """Writes every artifact named in `paths`.
+
+  With paths.export_dir, the artifacts inside it are written as one set: built
+  in a temporary directory beside it that replaces it at the end, so a
+  failed or killed export leaves the previous set whole (a killed run's
+  temporary directory is removed by the next export to the same directory).
+  Artifacts elsewhere are each written atomically.
 
   Args:
     config: GraphConfig of the network.
@@ -467,22 +714,34 @@ def export(config, paths, checkpoint_path=None, calibration=None):
   Raises:
     ValueError: nothing to write, missing checkpoint or calibration data, a
       checkpoint that does not fit the graph, bad graph options, TFLite for
-      a video model. Everything is checked before the first file is
-      written.
+      a video model, an export directory that is a file or holds other
+      files. Everything is checked before the first file is written.
   """
-  if not (paths.graph_file or paths.needs_checkpoint()):
-    raise UsageError('Nothing to write: pass --output_file, --frozen_graph, '
-                     '--saved_model_dir, --tflite_file, --tflite_int8_file '
-                     'or --export_dir.')
-  if paths.needs_checkpoint() and not checkpoint_path:
-    raise UsageError('--frozen_graph, --saved_model_dir and the TFLite files '
-                     'need --checkpoint_path (the weights to export).')
-  if paths.tflite_int8_file and not (calibration and calibration.dataset_dir):
-    raise UsageError('--tflite_int8_file needs calibration images: pass '
-                     '--dataset_dir (TFRecords of --dataset_name; '
-                     '--dataset_split_name picks the split).')
+  _check_paths(paths, checkpoint_path, calibration)
   checkpoint = (checkpoint_utils.resolve_checkpoint(checkpoint_path)
                 if checkpoint_path else None)
+  export_dir = paths.export_dir and os.path.abspath(paths.export_dir)
+  if not (export_dir and any(_inside(path, export_dir)
+                             for path in _artifact_paths(paths))):
+    # No set to replace (every artifact redirected elsewhere).
+    return _export_artifacts(config, paths, checkpoint, calibration)
+  if os.path.isdir(os.path.dirname(export_dir)):
+    _clean_leftovers(export_dir)
+  tmp_dir = _make_set_dir(export_dir)
+  try:
+    metadata = _export_artifacts(config, _redirect(paths, export_dir, tmp_dir),
+                                 checkpoint, calibration)
+    _swap_in(tmp_dir, export_dir)
+  finally:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+  metadata['written'] = [
+      os.path.join(paths.export_dir, os.path.relpath(path, tmp_dir))
+      if _inside(path, tmp_dir) else path for path in metadata['written']]
+  return metadata
+
+
+def _export_artifacts(config, paths, checkpoint, calibration):
+  """`export` once the paths are checked; `checkpoint` is resolved."""
   written = []
   with tf.Graph().as_default() as graph:
     _, _, metadata = build_inference_graph(config)
@@ -664,11 +923,54 @@ def load_model(path, config=None):
                        _FrozenGraphModel(path, metadata, config))
 
 
+def _jpeg_components(data):
+  """Components of a JPEG's frame (4: CMYK or YCCK), None if not found."""
+  i = 2
+  while i + 9 < len(data) and data[i] == 0xFF:
+    marker = data[i + 1]
+    if marker == 0xFF:  # Fill byte.
+      i += 1
+      continue
+    if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+      return data[i + 9]  # SOFn: length, precision, height, width, count.
+    i += 2 + int.from_bytes(data[i + 2:i + 4], 'big')
+  return None
+
+
+def _decodes_directly(data, channels):
+  """Whether decode_image gives `channels` itself for these bytes.
+
+  TensorFlow decodes BMP and GIF to 3 or 4 channels only, and a CMYK JPEG
+  cannot be asked for grayscale; those are decoded as they are and
+  converted. PNG and other JPEGs are decoded straight to the channel count,
+  as the input pipeline decodes the training data.
+  """
+  if channels != 1:
+    return True
+  if data[:2] == b'BM' or data[:4] == b'GIF8':
+    return False
+  if data[:2] == b'\xff\xd8':
+    return _jpeg_components(data) != 4
+  return True
+
+
+def _to_channels(image, channels):
+  """uint8 [h, w, any of 1-4] -> [h, w, channels]; alpha dropped."""
+  have = tf.shape(image)[-1]
+  if channels == 1:
+    return tf.cond(have >= 3,
+                   lambda: tf.image.rgb_to_grayscale(image[..., :3]),
+                   lambda: image[..., :1])
+  return tf.cond(have >= 3, lambda: image[..., :3],
+                 lambda: tf.image.grayscale_to_rgb(image[..., :1]))
+
+
 def preprocess_images(image_files, metadata):
   """Decodes and preprocesses image files as the exported model expects.
 
-  Each file gets the model's evaluation preprocessing at the exported image
-  size, decoded to the exported channel count (gray <-> RGB).
+  Each file (JPEG, including CMYK, PNG, BMP or GIF; a GIF's first frame) gets
+  the model's evaluation preprocessing at the exported image size, decoded
+  to the exported channel count (gray <-> RGB, alpha dropped).
 
   Returns:
     list of float32 arrays [1, size, size, channels], one per file.
@@ -688,15 +990,24 @@ def preprocess_images(image_files, metadata):
       metadata['preprocessing'], is_training=False)
   batches = []
   with tf.Graph().as_default():
-    file_name = tf.placeholder(tf.string, [])
-    image = tf.io.decode_image(tf.io.read_file(file_name), channels=channels,
-                               expand_animations=False)
-    image.set_shape([None, None, channels])
-    batch = tf.expand_dims(preprocessing_fn(image, size, size), 0)
+    data = tf.placeholder(tf.string, [])
+    direct = tf.io.decode_image(data, channels=channels,
+                                expand_animations=False)
+    converted = _to_channels(
+        tf.io.decode_image(data, channels=0, expand_animations=False),
+        channels)
+    batch = {}
+    for key, image in (('direct', direct), ('converted', converted)):
+      image.set_shape([None, None, channels])
+      batch[key] = tf.expand_dims(preprocessing_fn(image, size, size), 0)
     with tf.Session() as session:
       for path in image_files:
+        with open(path, 'rb') as f:
+          contents = f.read()
+        key = ('direct' if _decodes_directly(contents, channels)
+               else 'converted')
         try:
-          batches.append(session.run(batch, {file_name: path}))
+          batches.append(session.run(batch[key], {data: contents}))
         except tf.errors.InvalidArgumentError:
           raise UsageError(f'Cannot decode {path} as an image (jpeg, png, bmp '
                            'or gif expected).') from None
@@ -712,9 +1023,12 @@ def classify(model_path, image_files, top_k=5, config=None):
     Per image, a list of (class index, probability), best first.
 
   Raises:
-    ValueError: missing model or images, or a model exported with
-      --final_endpoint (features, not classes).
+    ValueError: top_k <= 0, missing model or images, or a model exported
+      with --final_endpoint (features, not classes).
   """
+  if top_k <= 0:
+    raise UsageError(f'--top_k={top_k}; pass a positive number of classes to '
+                     'print per image (e.g. --top_k=5).')
   model = load_model(model_path, config)
   if 'probabilities' not in model.metadata['outputs']:
     raise UsageError(f'{model_path} outputs the features of end point '

@@ -9,6 +9,8 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -177,3 +179,93 @@ def test_continuous_evaluation_follows_new_checkpoints(train_dir, digits_dir,
   results = eval_lib.evaluate_loop(th.replace(cfg, timeout=1))
   assert [r['global_step'] for r in results] == [40]
   assert time.time() - start < 20
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_eval_script(*args):
+  result = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'eval_image_classifier.py'), *args],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  return result.returncode, lines[-1] if lines else ''
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+  """A directory nobody can write in, root included."""
+  path = tmp_path / 'read_only'
+  path.mkdir()
+  if os.geteuid() == 0:
+    # Root writes through permission bits: a read-only mount instead.
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs',
+                    str(path)], check=True)
+    yield path
+    subprocess.run(['umount', str(path)], check=True)
+  else:
+    path.chmod(0o555)
+    yield path
+    path.chmod(0o755)
+
+
+def test_eval_dir_is_checked_before_anything_runs(
+    train_dir, digits_dir, tmp_path, read_only_dir, monkeypatch):
+  def built(*args):
+    raise AssertionError('the evaluation ran before --eval_dir was checked')
+
+  monkeypatch.setattr(eval_lib, 'build_eval_graph', built)
+  a_file = tmp_path / 'results'
+  a_file.write_text('')
+  for eval_dir, expected in (
+      (read_only_dir, f'--eval_dir={read_only_dir} is not writable'),
+      (read_only_dir / 'sub', f'--eval_dir={read_only_dir}/sub is not '
+                              'writable'),
+      (a_file, f'--eval_dir={a_file} is a file, not a directory'),
+      (a_file / 'sub', f'--eval_dir={a_file}/sub is under the file {a_file}')):
+    with pytest.raises(ValueError) as info:
+      eval_lib.run(_config(train_dir, digits_dir, eval_dir))
+    assert str(info.value).startswith(expected), info.value
+  assert sorted(os.listdir(tmp_path)) == ['read_only', 'results']
+
+  code, line = run_eval_script(
+      f'--checkpoint_path={train_dir}', f'--eval_dir={read_only_dir}',
+      '--model_name=lenet', '--dataset_name=digits',
+      f'--dataset_dir={digits_dir}')
+  assert code == 2
+  assert line.startswith(f'ERROR: --eval_dir={read_only_dir} is not '
+                         'writable'), line
+
+
+def test_follow_loop_without_any_checkpoint_is_an_error(digits_dir,
+                                                        tmp_path):
+  empty = tmp_path / 'train'
+  empty.mkdir()
+  cfg = _config(str(empty), digits_dir, tmp_path / 'eval',
+                eval_interval_secs=1, timeout=1)
+  with pytest.raises(ValueError, match=(
+      f'No checkpoint appeared in --checkpoint_path={empty} within '
+      '--timeout=1 seconds')):
+    eval_lib.evaluate_loop(cfg)
+  code, line = run_eval_script(
+      f'--checkpoint_path={empty}', f'--eval_dir={tmp_path}/eval',
+      '--model_name=lenet', '--dataset_name=digits',
+      f'--dataset_dir={digits_dir}', '--eval_interval_secs=1', '--timeout=1')
+  assert code == 2
+  assert line.startswith('ERROR: No checkpoint appeared'), line
+
+
+def test_misfit_message_names_eval_image_size(train_dir, digits_dir,
+                                              tmp_path):
+  with pytest.raises(ValueError) as info:
+    eval_lib.evaluate(_config(train_dir, digits_dir, tmp_path,
+                              eval_image_size=32))
+  text = str(info.value)
+  assert 'LeNet/fc3/weights (model [4096, 1024], checkpoint [3136, 1024])' in (
+      text)
+  assert 'pass the --eval_image_size it was trained at' in text
+  assert '--labels_offset' not in text
+  with pytest.raises(ValueError, match='pass the --dataset_name and '
+                     '--labels_offset it was trained with'):
+    eval_lib.evaluate(_config(train_dir, digits_dir, tmp_path,
+                              labels_offset=1))

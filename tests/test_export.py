@@ -474,8 +474,10 @@ def test_interrupted_exports_leave_no_complete_looking_files(
   with pytest.raises(KeyboardInterrupt):
     export_utils.export(config, fresh, checkpoint_path=trained_lenet)
   assert not os.path.exists(fresh.tflite_file)
-  assert not any(name.startswith('.') for name in
-                 os.listdir(tmp_path / 'fresh'))
+  # An export directory is one set: none of it exists until all of it does,
+  # and its temporary directory is gone.
+  assert not os.path.exists(tmp_path / 'fresh')
+  assert not any(name.startswith('.') for name in os.listdir(tmp_path))
 
 
 def expect_error_line(capsys, fn, expected):

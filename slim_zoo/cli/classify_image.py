@@ -9,7 +9,10 @@ directory or a TFLite flatbuffer (.tflite, float or int8). The metadata the
 export wrote beside it (<file>.json, or assets.extra/export_metadata.json in
 a SavedModel) gives the image size and the model's preprocessing; each image
 gets the model's evaluation preprocessing and the top-k classes are printed
-with their names from labels.txt.
+with their names from labels.txt. JPEG (CMYK too), PNG, BMP and GIF (first
+frame) files are read and converted to the model's channels (gray <-> RGB,
+alpha dropped), so a 1-channel model such as the demo LeNet takes any of
+them. --top_k must be positive.
 
 A frozen graph or SavedModel runs with --mixed_precision=auto by default:
 bfloat16 on CPUs with native bf16 arithmetic (about 2x faster for ResNet and

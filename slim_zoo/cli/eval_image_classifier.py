@@ -9,7 +9,9 @@ Following a training run: add --eval_interval_secs=60 (and optionally
 --timeout=600) with --checkpoint_path set to the training directory; every
 new checkpoint is evaluated as it appears, until none appears for --timeout
 seconds or the checkpoint of the run's last step (--max_number_of_steps in
-its train_config.json) has been evaluated.
+its train_config.json) has been evaluated. A follow loop that evaluated no
+checkpoint at all within --timeout is an error (one line, exit status 2).
+--eval_dir is checked for writability before anything runs.
 
 Each evaluation reads the whole split exactly once (the last partial batch
 included) and reports top-1 accuracy (`eval/Accuracy`) and top-5 recall

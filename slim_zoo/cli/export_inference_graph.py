@@ -15,8 +15,12 @@ when --dataset_dir is given, model_int8.tflite (post-training int8
 quantization calibrated on --num_calibration_images images of
 --dataset_split_name, with the model's preprocessing). --frozen_graph,
 --saved_model_dir, --tflite_file and --tflite_int8_file write (or redirect)
-single artifacts. Video models (i3d, s3dg) export as frozen
-graph and SavedModel only: TFLite has no built-in 3-D pooling.
+single artifacts. The --export_dir artifacts are one set: they are built in
+a temporary directory beside it which then replaces it in one rename, so the
+directory holds the previous complete set until the new one is complete (a
+killed run's temporary directory is removed by the next export); it must be
+new, or hold only an earlier export. Video models (i3d, s3dg) export as
+frozen graph and SavedModel only: TFLite has no built-in 3-D pooling.
 
 The input placeholder is named `input` and takes preprocessed float images
 [batch, size, size, channels] (--batch_size unset = variable batch). The
@@ -92,7 +96,8 @@ def paths_from_flags(is_video_model):
       frozen_graph=FLAGS.frozen_graph or base.frozen_graph,
       saved_model_dir=FLAGS.saved_model_dir or base.saved_model_dir,
       tflite_file=FLAGS.tflite_file or base.tflite_file,
-      tflite_int8_file=FLAGS.tflite_int8_file or base.tflite_int8_file)
+      tflite_int8_file=FLAGS.tflite_int8_file or base.tflite_int8_file,
+      export_dir=FLAGS.export_dir or None)
 
 
 def main(argv):
