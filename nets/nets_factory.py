@@ -345,7 +345,13 @@ def unknown_name_error(kind, name, valid):
 
 
 def get_spec(name):
-  """Returns the NetSpec of `name`; ValueError listing valid names if unknown."""
+  """Returns the NetSpec of `name`; ValueError listing valid names if unknown.
+
+  A NetSpec is returned as is, so code that resolved a name once passes the
+  record on instead of the name.
+  """
+  if isinstance(name, NetSpec):
+    return name
   try:
     return REGISTRY[name]
   except (KeyError, TypeError):
@@ -356,7 +362,7 @@ def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False):
   """Returns ``network_fn(images, **kwargs) -> (logits, end_points)``.
 
   Args:
-    name: registered network name.
+    name: registered network name (or its NetSpec).
     num_classes: number of output classes; 0 or None returns the pre-logits
       features instead of logits.
     weight_decay: L2 regularization of the network's weights.

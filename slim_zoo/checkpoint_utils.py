@@ -1,18 +1,35 @@
 """Checkpoint lookup and compatibility checks shared by the scripts."""
 
 import os
+import re
 
 from slim_zoo.nets.compat import tf
 from slim_zoo.errors import UsageError
 
 
+_PREFIX_SUFFIX = re.compile(r'\.(index|meta|data-\d{5}-of-\d{5})$')
+
+
+def checkpoint_prefix(path):
+  """'model.ckpt-5.index' or '.data-00000-of-00001' or '.meta' -> the prefix
+  'model.ckpt-5' those files belong to; anything else unchanged."""
+  stripped = _PREFIX_SUFFIX.sub('', path or '')
+  if stripped != path and os.path.isfile(stripped + '.index'):
+    return stripped
+  return path
+
+
 def resolve_checkpoint(path):
   """Returns the checkpoint prefix of a checkpoint file or a directory.
+
+  A path to one of a checkpoint's own files (.index, .data-*, .meta) is
+  taken as the checkpoint it belongs to.
 
   Raises:
     ValueError: if the path does not exist or the directory holds no
       checkpoint.
   """
+  path = checkpoint_prefix(path)
   if path and os.path.isdir(path):
     latest = tf.train.latest_checkpoint(path)
     if not latest:

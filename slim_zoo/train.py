@@ -23,11 +23,15 @@ checkpoint. A NaN or Inf loss (or gradient) stops training before the bad
 update is applied, with one clear error; the checkpoints already written stay.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import shutil
 import signal
+import socket
+import tempfile
 import threading
 import time
 
@@ -36,6 +40,7 @@ from absl import logging
 from slim_zoo import checkpoint_utils
 from slim_zoo import common_flags
 from slim_zoo import performance
+from slim_zoo import train_dir_lock
 from slim_zoo.datasets import dataset_factory
 from slim_zoo.datasets import dataset_utils
 from slim_zoo.datasets import input_pipeline
@@ -121,6 +126,8 @@ class TrainConfig:
   xla: bool = False
   inter_op_threads: int = 0
   intra_op_threads: int = 0
+  allow_config_change: bool = False
+  master_wait_secs: int = 120
   optimizer: OptimizerConfig = OptimizerConfig()
 
   @property
@@ -221,11 +228,15 @@ def validate_config(cfg):
       not 0.0 < cfg.moving_average_decay < 1.0):
     raise UsageError(f'--moving_average_decay must be in (0, 1), e.g. '
                      f'0.9999, got {cfg.moving_average_decay}.')
+  if cfg.master_wait_secs < 0:
+    raise UsageError(f'--master_wait_secs must be >= 0, got '
+                     f'{cfg.master_wait_secs}.')
   spec = nets_factory.get_spec(cfg.model_name)
   if spec.input_kind != 'image':
     raise UsageError(f'--model_name={cfg.model_name} is a {spec.input_kind} '
                      'model; this script reads image datasets. Choose an '
                      'image model (see nets/nets_factory.py).')
+  return spec
 
 
 def _steps_per_epoch(num_samples_per_epoch, batch_size, replicas_to_aggregate):
@@ -389,6 +400,7 @@ def build_init_fn(checkpoint_path, model_name, checkpoint_exclude_scopes=None,
   """
   checkpoint = checkpoint_utils.resolve_checkpoint(checkpoint_path)
   spec = nets_factory.get_spec(model_name)
+  model_name = spec.name
   model_vars = slim.get_model_variables()
   if checkpoint_exclude_scopes is None:
     logits_vars = [v for v in model_vars
@@ -567,10 +579,11 @@ def _add_summaries(clones, first_clone_scope, total_loss, learning_rate,
   tf.summary.scalar('gradient_global_norm', grad_norm)
 
 
-def build_train_graph(cfg):
+def build_train_graph(cfg, plan=None):
   """Builds input, clones, losses, train op and fine-tune restore.
 
-  Call inside a fresh tf.Graph. Returns a dict: train_op (total loss after
+  Call inside a fresh tf.Graph. `plan` is what plan_run(cfg) resolved
+  (computed here when not given). Returns a dict: train_op (total loss after
   the update), loss, lr, global_step, init_fn (or None), sync_hook (or
   None), restored (variables restored by init_fn), trained (variables
   trained).
@@ -579,10 +592,8 @@ def build_train_graph(cfg):
     ValueError: unknown dataset/model/split, scopes matching nothing, a
       checkpoint that does not fit.
   """
-  spec = nets_factory.get_spec(cfg.model_name)
-  dataset = dataset_factory.get_dataset(cfg.dataset_name,
-                                        cfg.dataset_split_name,
-                                        cfg.dataset_dir)
+  plan = plan or plan_run(cfg)
+  spec, dataset = plan.spec, plan.dataset
   num_classes = dataset.num_classes - cfg.labels_offset
   opt = cfg.optimizer
   if cfg.seed is not None:
@@ -592,15 +603,13 @@ def build_train_graph(cfg):
     global_step = tf.train.get_or_create_global_step()
 
   network_fn = nets_factory.get_network_fn(
-      cfg.model_name, num_classes=num_classes, weight_decay=cfg.weight_decay,
+      spec, num_classes=num_classes, weight_decay=cfg.weight_decay,
       is_training=True)
-  preprocessing_name = cfg.preprocessing_name or spec.preprocessing
   preprocessing_fn = preprocessing_factory.get_preprocessing(
-      preprocessing_name, is_training=True, use_grayscale=cfg.use_grayscale)
+      plan.preprocessing, is_training=True, use_grayscale=cfg.use_grayscale)
   # Inception's random crop is sampled from the JPEG header and only that
   # window is decoded (same crop distribution, much less decoding work).
-  fused_crop = (
-      preprocessing_factory.resolve_family(preprocessing_name) == 'inception')
+  fused_crop = plan.preprocessing == 'inception'
   size = cfg.train_image_size or spec.default_image_size
   clone_batch = cfg.batch_size // cfg.num_clones
   with tf.device(deploy.inputs_device()):
@@ -677,12 +686,12 @@ def build_train_graph(cfg):
                    grad_norm)
   init_fn, restored = None, []
   if cfg.checkpoint_path:
-    if tf.train.latest_checkpoint(cfg.train_dir):
+    if plan.resuming:
       logging.info('Ignoring --checkpoint_path: %s holds a checkpoint, '
                    'training resumes from it.', cfg.train_dir)
     else:
       init_fn, restored = build_init_fn(
-          cfg.checkpoint_path, cfg.model_name, cfg.checkpoint_exclude_scopes,
+          cfg.checkpoint_path, spec, cfg.checkpoint_exclude_scopes,
           cfg.ignore_missing_vars)
   elif cfg.checkpoint_exclude_scopes:
     logging.warning('--checkpoint_exclude_scopes has no effect without '
@@ -758,12 +767,26 @@ def _monitored_session(cfg, scaffold, hooks, deploy):
       stop_grace_period_secs=grace, config=config)
 
 
-def _non_finite_error(cfg, step):
+def _non_finite_error(cfg, logging_hook):
+  """NonFiniteLossError saying where the run can restart from."""
+  values = logging_hook.last_values or {}
+  step = int(values['step']) if values else 0
+  state = tf.train.get_checkpoint_state(cfg.train_dir)
+  kept = [os.path.basename(p) for p in (
+      state.all_model_checkpoint_paths if state else [])]
+  last_finite = (f' The last finite loss was {values["loss"]:.4g} at step '
+                 f'{step}.' if values else '')
+  if kept:
+    where = (f' Checkpoints kept: {", ".join(kept)}. Running again resumes '
+             f'from {kept[-1]}; if the loss was already rising there, start '
+             f'a new --train_dir with --checkpoint_path='
+             f'{os.path.join(cfg.train_dir, kept[0])} (an earlier one).')
+  else:
+    where = ' No checkpoint was written yet: running again starts over.'
   return NonFiniteLossError(
-      f'Training stopped at step {step}: the loss or the gradients became NaN '
-      f'or Inf; the update was not applied and the checkpoints in '
-      f'{cfg.train_dir} are kept. Lower --learning_rate (or set '
-      '--clip_gradient_norm) and run again to resume from the last one.')
+      f'Training stopped after step {step}: the loss or the gradients became '
+      f'NaN or Inf; the update was not applied.{last_finite}{where} Lower '
+      '--learning_rate (or set --clip_gradient_norm).')
 
 
 def _is_non_finite(error):
@@ -772,22 +795,304 @@ def _is_non_finite(error):
           'Infinity in summary histogram' in message)
 
 
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+  """What a run resolves once, before anything is written.
+
+  Attributes:
+    spec: the network's registry record.
+    dataset: the dataset spec of the training split.
+    preprocessing: the preprocessing family.
+    resuming: --train_dir holds a checkpoint to resume from.
+  """
+  spec: nets_factory.NetSpec
+  dataset: dataset_utils.DatasetSpec
+  preprocessing: str
+  resuming: bool
+
+
+def plan_run(cfg):
+  """Validates cfg and resolves network, dataset and preprocessing once.
+
+  Writes nothing. Raises UsageError for anything that cannot work: bad flag
+  values, an unknown model/dataset/split, a --train_dir that is a file, a
+  missing fine-tuning checkpoint.
+  """
+  spec = validate_config(cfg)
+  dataset = dataset_factory.get_dataset(cfg.dataset_name,
+                                        cfg.dataset_split_name,
+                                        cfg.dataset_dir)
+  preprocessing = preprocessing_factory.resolve_family(
+      cfg.preprocessing_name or spec.name)
+  if os.path.exists(cfg.train_dir) and not os.path.isdir(cfg.train_dir):
+    raise UsageError(f'--train_dir={cfg.train_dir} is a file, not a '
+                     'directory; choose another --train_dir.')
+  resuming = bool(os.path.isdir(cfg.train_dir) and
+                  tf.train.get_checkpoint_state(cfg.train_dir))
+  if cfg.checkpoint_path and not resuming:
+    checkpoint_utils.resolve_checkpoint(cfg.checkpoint_path)
+  return RunPlan(spec=spec, dataset=dataset, preprocessing=preprocessing,
+                 resuming=resuming)
+
+
+# Fields of train_config.json a resumed run may not change silently: they
+# define the model, its data or its schedule (the optimizer's fields too).
+_RESUME_FIELDS = ('model_name', 'dataset_name', 'dataset_split_name',
+                  'batch_size', 'num_clones', 'train_image_size',
+                  'labels_offset', 'preprocessing_name', 'use_grayscale',
+                  'weight_decay', 'label_smoothing', 'moving_average_decay',
+                  'trainable_scopes', 'sync_replicas', 'worker_replicas',
+                  'replicas_to_aggregate')
+
+
+def config_changes(recorded, cfg):
+  """['--flag: recorded -> now'] for the fields a resume must keep."""
+  now = dataclasses.asdict(cfg)
+  names = list(_RESUME_FIELDS)
+  if now['optimizer']['learning_rate_decay_type'] == 'cosine':
+    names.append('max_number_of_steps')  # It sets the cosine's length.
+  changes = [f'--{n}: {recorded.get(n)!r} -> {now[n]!r}' for n in names
+             if n in recorded and recorded.get(n) != now[n]]
+  old_opt = recorded.get('optimizer') or {}
+  changes += [f'--{n}: {old_opt.get(n)!r} -> {v!r}'
+              for n, v in now['optimizer'].items()
+              if n in old_opt and old_opt.get(n) != v]
+  return changes
+
+
+def _read_recorded_config(train_dir):
+  path = os.path.join(train_dir, CONFIG_FILENAME)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise UsageError(f'{path} is unreadable ({e}); it records the run this '
+                     '--train_dir resumes: restore it, or pass '
+                     '--allow_config_change to record the current flags.'
+                     ) from None
+
+
+def _check_resume_config(cfg):
+  """A resumed run keeps the recorded model, data and schedule."""
+  recorded = _read_recorded_config(cfg.train_dir)
+  if recorded is None:
+    return
+  changes = config_changes(recorded, cfg)
+  if not changes:
+    return
+  if cfg.allow_config_change:
+    logging.warning('--allow_config_change: resuming %s with changed '
+                    'settings: %s', cfg.train_dir, '; '.join(changes))
+    return
+  raise UsageError(
+      f'--train_dir={cfg.train_dir} holds a run recorded with other settings '
+      f'({"; ".join(changes)}); resuming would mix them. Use the recorded '
+      f'flags ({CONFIG_FILENAME}), another --train_dir, or '
+      '--allow_config_change to resume with the new ones.')
+
+
+def _check_writable(train_dir):
+  try:
+    os.makedirs(train_dir, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix='.write_test_', dir=train_dir)
+    os.close(fd)
+    os.remove(probe)
+  except OSError as e:
+    raise UsageError(f'--train_dir={train_dir} is not writable '
+                     f'({e.strerror}); choose a writable directory or fix '
+                     'its permissions.') from None
+
+
+def _checkpoint_bytes(variables):
+  return sum(v.shape.num_elements() * v.dtype.base_dtype.size
+             for v in variables if v.shape.is_fully_defined())
+
+
+def _check_free_space(train_dir, variables):
+  """One checkpoint (twice: the next is written before the old is deleted)
+  plus room for summaries must fit, or the run stops before it starts."""
+  needed = 2 * _checkpoint_bytes(variables) + (16 << 20)
+  free = shutil.disk_usage(train_dir).free
+  if free < needed:
+    raise UsageError(
+        f'--train_dir={train_dir} has {free / 2**20:.1f} MiB free; a '
+        f'checkpoint of this model needs about {needed / 2**20:.1f} MiB. '
+        'Free space or choose another --train_dir.')
+
+
+def _remove_partial_checkpoints(train_dir):
+  """Deletes the temporary files a failed checkpoint write leaves."""
+  try:
+    names = os.listdir(train_dir)
+  except OSError:
+    return
+  for name in names:
+    if '_temp' in name or '.tempstate' in name:
+      path = os.path.join(train_dir, name)
+      try:
+        if os.path.isdir(path):
+          shutil.rmtree(path)
+        else:
+          os.remove(path)
+        logging.info('Removed the partial checkpoint file %s', path)
+      except OSError:
+        pass
+
+
+def _tf_reason(error):
+  """The line of a TensorFlow error message that says what went wrong."""
+  lines = [line.strip() for line in (error.message or '').splitlines()]
+  lines = [line for line in lines if line and not line.startswith(
+      ('[[', 'Node:', 'File ', 'Detected at', 'Graph execution error'))
+           and not line.endswith(':')]
+  return lines[-1] if lines else type(error).__name__
+
+
+def _checkpoint_is_intact(prefix):
+  """True when every tensor of checkpoint `prefix` reads (checksums)."""
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+    return True
+  except (tf.errors.OpError, ValueError, OSError) as e:
+    logging.warning('Checkpoint %s is damaged (%s).', prefix,
+                    _tf_reason(e) if isinstance(e, tf.errors.OpError) else e)
+    return False
+
+
+def _resume_from_intact_checkpoint(train_dir):
+  """Points --train_dir's checkpoint state at its newest intact checkpoint.
+
+  Damaged checkpoints (a truncated or bit-flipped .data/.index file) are
+  renamed to <name>.damaged.<suffix>, kept for inspection, and the
+  previous intact one is used, with a warning.
+
+  Raises:
+    UsageError: no checkpoint in train_dir is intact.
+  """
+  state = tf.train.get_checkpoint_state(train_dir)
+  if not state:
+    return None
+  paths = list(state.all_model_checkpoint_paths) or [
+      state.model_checkpoint_path]
+  paths = [p if os.path.isabs(p) else os.path.join(train_dir, p)
+           for p in paths]
+  newest_first = list(reversed(paths))
+  for i, prefix in enumerate(newest_first):
+    if _checkpoint_is_intact(prefix):
+      if i:
+        for damaged in newest_first[:i]:
+          for path in tf.io.gfile.glob(damaged + '.*'):
+            base = os.path.basename(damaged)
+            suffix = os.path.basename(path)[len(base) + 1:]
+            os.replace(path, os.path.join(
+                os.path.dirname(path), f'{base}.damaged.{suffix}'))
+        kept = [os.path.basename(p) for p in reversed(newest_first[i:])]
+        tf.train.update_checkpoint_state(
+            train_dir, os.path.basename(prefix),
+            all_model_checkpoint_paths=kept)
+        logging.warning('Resuming from %s, the newest intact checkpoint; the '
+                        'damaged newer ones were renamed *.damaged.*.', prefix)
+      return prefix
+  raise UsageError(
+      f'No checkpoint in --train_dir={train_dir} is intact (all of '
+      f'{", ".join(os.path.basename(p) for p in paths)} fail their '
+      'checksums); move them away to start over, or restore them from a '
+      'backup.')
+
+
+def _wait_for_master(master, wait_secs):
+  """Waits (bounded, logged back-off) until --master accepts connections."""
+  address = master.split('://', 1)[-1]
+  host, _, port = address.rpartition(':')
+  if not host or not port.isdigit():
+    raise UsageError(f'--master={master} is not grpc://HOST:PORT.')
+  deadline = time.time() + wait_secs
+  delay = 1.0
+  while True:
+    try:
+      socket.create_connection((host.strip('[]'), int(port)), timeout=5).close()
+      return
+    except OSError as e:
+      left = deadline - time.time()
+      if left <= 0:
+        raise UsageError(
+            f'Cannot reach --master={master} ({e.strerror or e}) after '
+            f'{wait_secs}s; start its server (start_tf_server.py), fix the '
+            'address, or wait longer with --master_wait_secs.') from None
+      logging.warning('Waiting for --master=%s (%s); retrying in %.0fs.',
+                      master, e.strerror or e, min(delay, left))
+      time.sleep(min(delay, left))
+      delay = min(delay * 2, 30.0)
+
+
+@contextlib.contextmanager
+def _default_signals():
+  """SIGTERM and Ctrl-C end the process at once while TensorFlow blocks in
+  C++ (connecting, restoring), where Python handlers would never run."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  previous = {sig: signal.signal(sig, signal.SIG_DFL)
+              for sig in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    yield
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+
+
+class CorruptDataError(UsageError):
+  """A training record could not be read or decoded."""
+
+
 def train(cfg):
   """Trains to cfg.max_number_of_steps (or until a signal).
+
+  Everything is validated before anything is written; the chief holds
+  --train_dir's lock for the run's life; a resumed run keeps its recorded
+  configuration (cfg.allow_config_change overrides) and starts from the
+  newest intact checkpoint.
 
   Returns:
     dict with the last 'loss', 'lr' and 'step' seen, and 'stopped_by' (the
     signal name, or None).
 
   Raises:
-    ValueError: bad configuration (before any graph is built), bad scopes or
-      checkpoint (before any session), or NonFiniteLossError.
+    UsageError: bad configuration (before any graph is built), bad scopes or
+      checkpoint (before any session), a damaged checkpoint, corrupt data
+      (CorruptDataError, after a checkpoint of the last step is written),
+      NonFiniteLossError, or a --train_dir in use by another run.
   """
-  validate_config(cfg)
+  plan = plan_run(cfg)
+  if cfg.master:
+    _wait_for_master(cfg.master, cfg.master_wait_secs)
+  lock = contextlib.nullcontext()
   if cfg.is_chief:
-    _save_config(cfg.train_dir, cfg)
+    _check_writable(cfg.train_dir)
+    lock = train_dir_lock.TrainDirLock(cfg.train_dir)
+  with lock:
+    if cfg.is_chief:
+      if plan.resuming:
+        _check_resume_config(cfg)
+        _resume_from_intact_checkpoint(cfg.train_dir)
+      _save_config(cfg.train_dir, cfg)
+    try:
+      return _train(cfg, plan)
+    except (tf.errors.ResourceExhaustedError, OSError):
+      if cfg.is_chief:
+        _remove_partial_checkpoints(cfg.train_dir)
+      raise
+
+
+def _train(cfg, plan):
   with tf.Graph().as_default():
-    ops = build_train_graph(cfg)
+    ops = build_train_graph(cfg, plan)
+    if cfg.is_chief:
+      _check_free_space(cfg.train_dir, tf.global_variables())
     logging_hook = _LoggingHook(ops['loss'], ops['lr'], ops['step_after'],
                                 cfg.log_every_n_steps, cfg.batch_size,
                                 cfg.max_number_of_steps)
@@ -802,17 +1107,35 @@ def train(cfg):
         saver=tf.train.Saver(max_to_keep=5, save_relative_paths=True,
                              sharded=cfg.num_ps_tasks > 0))
     start = time.time()
+    data_error = None
     try:
-      with stopper, _monitored_session(cfg, scaffold, hooks,
-                                       ops['deploy']) as session:
+      with _default_signals():
+        session = _create_session(cfg, scaffold, hooks, ops['deploy'])
+      with stopper, session:
         while not session.should_stop():
-          session.run(ops['train_op'])
+          try:
+            session.run(ops['train_op'])
+          except (tf.errors.DataLossError,
+                  tf.errors.InvalidArgumentError) as e:
+            if _is_non_finite(e):
+              raise
+            # Leaving the `with` normally writes the final checkpoint.
+            data_error = e
+            break
     except tf.train.NanLossDuringTrainingError:
-      raise _non_finite_error(cfg, _last_step(logging_hook)) from None
+      raise _non_finite_error(cfg, logging_hook) from None
     except tf.errors.InvalidArgumentError as e:
       if _is_non_finite(e):
-        raise _non_finite_error(cfg, _last_step(logging_hook)) from None
+        raise _non_finite_error(cfg, logging_hook) from None
       raise
+    if data_error is not None:
+      raise CorruptDataError(
+          f'Training stopped at step {_last_step(logging_hook)}: a record of '
+          f'{plan.dataset.name} {plan.dataset.split_name} '
+          f'({plan.dataset.file_pattern}) cannot be read '
+          f'({_tf_reason(data_error)}); a checkpoint of the last step was '
+          'written. Convert the dataset again, then run the same command to '
+          'resume.')
     values = dict(logging_hook.last_values or {})
     values['stopped_by'] = stopper.received
     logging.info('%s training at step %s after %.1fs; last loss %.4f',
@@ -822,15 +1145,30 @@ def train(cfg):
     return values
 
 
+def _create_session(cfg, scaffold, hooks, deploy):
+  """The monitored session; a checkpoint that cannot be restored (resume or
+  --checkpoint_path) is reported as such, not as a data problem."""
+  try:
+    return _monitored_session(cfg, scaffold, hooks, deploy)
+  except (tf.errors.DataLossError, tf.errors.InvalidArgumentError,
+          tf.errors.OutOfRangeError, tf.errors.NotFoundError) as e:
+    resumed = tf.train.latest_checkpoint(cfg.train_dir)
+    if resumed:
+      source, fix = resumed, ('move its files out of --train_dir to resume '
+                              'from the one before')
+    else:
+      source = checkpoint_utils.resolve_checkpoint(cfg.checkpoint_path)
+      fix = 'pass another --checkpoint_path'
+    raise UsageError(
+        f'Checkpoint {source} cannot be restored ({_tf_reason(e)}): it is '
+        f'damaged or does not belong to this model; {fix}.') from None
+
+
 def _last_step(logging_hook):
   values = logging_hook.last_values
   return int(values['step']) if values else 0
 
 
 def run(cfg):
-  """train(cfg), with corrupt input data reported as a UsageError."""
-  try:
-    return train(cfg)
-  except tf.errors.DataLossError as e:
-    raise UsageError(f'Corrupt TFRecord data in {cfg.dataset_dir} '
-                     f'({e.message}); convert the dataset again.') from None
+  """Trains (see train()); returns its dict."""
+  return train(cfg)

@@ -23,6 +23,8 @@ the bad update is applied, with one clear error.
 """
 
 import dataclasses
+import signal
+import sys
 
 from absl import flags
 from absl import logging
@@ -52,6 +54,11 @@ def define_flags():
     flags.DEFINE_integer('save_interval_secs', 600,
                          'How often (in seconds) to save a checkpoint.')
     flags.DEFINE_integer('seed', None, 'Graph-level random seed.')
+    flags.DEFINE_bool('allow_config_change', False,
+                      'Resume a --train_dir whose recorded run '
+                      '(train_config.json) used another model, dataset, '
+                      'batch size or schedule, with the flags given now '
+                      '(the changes are logged).')
   common_flags.define_checkpoint_path_flag(
       None, 'Checkpoint file or directory to fine-tune from; read only when '
       '--train_dir holds no checkpoint yet.')
@@ -69,6 +76,10 @@ def define_flags():
   common_flags.define_moving_average_flag()
   common_flags.define_deployment_flags()
   common_flags.define_master_flag()
+  with common_flags.group('Cluster'):
+    flags.DEFINE_integer('master_wait_secs', 120,
+                         'With --master: how long to wait (logged, with '
+                         'back-off) for its server to accept connections.')
   common_flags.define_performance_flags()
 
 
@@ -85,10 +96,18 @@ def config_from_flags():
 
 
 def main(argv):
+  """Trains; a run stopped by a signal before its last step exits 128+N
+  (143 for SIGTERM), so an orchestrator does not mark it done."""
   del argv
   from slim_zoo import train  # Imports TensorFlow: not for --help.
   logging.set_verbosity(logging.INFO)
-  train.run(config_from_flags())
+  cfg = config_from_flags()
+  values = train.run(cfg)
+  stopped_by = values.get('stopped_by')
+  finished = (cfg.max_number_of_steps is not None and
+              values.get('step', 0) >= cfg.max_number_of_steps)
+  if stopped_by and not finished:
+    sys.exit(128 + signal.Signals[stopped_by].value)
 
 
 def run():
