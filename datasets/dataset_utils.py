@@ -415,6 +415,10 @@ def safe_extract(archive_path, dest_dir):
       elif os.path.exists(target):
         os.remove(target)
       os.replace(os.path.join(staging, entry), target)
+  except (EOFError, tarfile.TarError, zipfile.BadZipFile, zlib.error) as e:
+    # A truncated archive fails only when extraction reaches the cut.
+    raise DatasetError(f'{archive_path} is truncated or corrupt ({e}); '
+                       'delete it and download again.') from None
   finally:
     shutil.rmtree(staging, ignore_errors=True)
   return dest_dir

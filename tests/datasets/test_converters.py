@@ -165,3 +165,38 @@ def test_cifar10_label_out_of_range_is_refused(tmp_path):
                        r'label 57 .*valid labels are 0-9'):
       download_and_convert_data.convert('cifar10', str(out), url)
   assert not (out / 'cifar10_train.tfrecord').exists()
+
+
+def test_cut_download_is_one_error_then_refetched(tmp_path):
+  """The script run of issue 17: a body cut without Content-Length."""
+  import subprocess
+  import sys
+  from tests.conftest import ROOT
+  served = tmp_path / 'mirror'
+  served.mkdir()
+  rng = np.random.RandomState(4)
+  for prefix in ('train', 't10k'):
+    _write_idx(served, prefix,
+               rng.randint(0, 256, (3, 28, 28)).astype(np.uint8),
+               np.array([0, 1, 2], np.uint8))
+  out = tmp_path / 'mnist'
+  command = [sys.executable, os.path.join(ROOT, 'download_and_convert_data.py'),
+             '--dataset_name=mnist', f'--dataset_dir={out}']
+  with serve_directory(served, cut={'train-images-idx3-ubyte.gz'}) as url:
+    process = subprocess.run(command + [f'--download_base_url={url}'],
+                             capture_output=True, text=True, timeout=300,
+                             cwd=ROOT)
+  assert process.returncode == 2, process.stderr[-2000:]
+  lines = [line for line in process.stderr.splitlines()
+           if line.startswith('ERROR')]
+  assert len(lines) == 1 and 'incomplete or corrupt' in lines[0], (
+      process.stderr[-2000:])
+  assert 'Traceback' not in process.stderr
+  assert not (out / 'downloads' / 'train-images-idx3-ubyte.gz').exists()
+  # A copy cut by an older version is detected, removed and fetched again.
+  whole = (served / 'train-images-idx3-ubyte.gz').read_bytes()
+  (out / 'downloads' / 'train-images-idx3-ubyte.gz').write_bytes(
+      whole[:len(whole) // 2])
+  with serve_directory(served) as url:
+    download_and_convert_data.convert('mnist', str(out), url)
+  assert len(read_examples(str(out / 'mnist_train.tfrecord'), 1)) == 3

@@ -195,3 +195,13 @@ def test_download_checks_the_published_sha256(tmp_path):
     path = dataset_utils.download(url + 'blob.bin', str(tmp_path / 'dl'),
                                   sha256=good)
   assert open(path, 'rb').read() == b'published bytes'
+
+
+def test_safe_extract_of_a_truncated_archive_is_one_error(tmp_path):
+  whole = _archive(tmp_path / 'whole.tar.gz')
+  cut = tmp_path / 'cut.tar.gz'
+  cut.write_bytes(whole[:len(whole) // 2])
+  with pytest.raises(ValueError, match=r'cut\.tar\.gz is truncated or '
+                     'corrupt .*delete it and download again'):
+    dataset_utils.safe_extract(str(cut), str(tmp_path / 'out'))
+  assert os.listdir(tmp_path / 'out') == []
