@@ -28,6 +28,8 @@ _OS_FIXES = {
     errno.ENOSPC: 'the disk is full; free space or choose another location',
     errno.EDQUOT: 'the disk quota is exceeded; free space or choose another '
                   'location',
+    errno.EFBIG: 'the file size limit (ulimit -f) is reached; raise it or '
+                 'write less',
     errno.EADDRINUSE: 'the port is in use; choose another port or stop the '
                       'process holding it',
 }

@@ -23,8 +23,10 @@ training through --master=grpc://<that worker's host:port>, with the same
 scripts/start_local_cluster.sh starts such a cluster on 127.0.0.1.
 """
 
+import errno
 import os
 import signal
+import socket
 import sys
 
 from slim_zoo.nets.compat import tf
@@ -114,9 +116,34 @@ def start_server(ps_hosts, worker_hosts, job_name, task, num_cpu_devices=1):
     raise UsageError(f'--task={task} is out of range for job {job_name!r} '
                      f'with {num_tasks} host(s); valid tasks are '
                      f'0..{num_tasks - 1}.')
-  return tf.distribute.Server(cluster, job_name=job_name, task_index=task,
-                              config=server_config(job_name, num_cpu_devices),
-                              start=True)
+  address = cluster.task_address(job_name, task)
+  port = address.rpartition(':')[2]
+  if port.isdigit():
+    _check_port_free(int(port), address, job_name)
+  try:
+    return tf.distribute.Server(cluster, job_name=job_name, task_index=task,
+                                config=server_config(job_name,
+                                                     num_cpu_devices),
+                                start=True)
+  except tf.errors.UnknownError as e:
+    raise UsageError(f'Could not start the gRPC server of /job:{job_name}/'
+                     f'task:{task} at {address} ({e.message}); check that '
+                     'the address is this machine\'s and its port is '
+                     'free.') from None
+
+
+def _check_port_free(port, address, job_name):
+  """A port in use is named up front (gRPC only says it could not start)."""
+  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+      probe.bind(('', port))
+    except OSError as e:
+      if e.errno == errno.EADDRINUSE:
+        raise UsageError(
+            f'Port {port} of {address} (--{job_name}_hosts) is in use by '
+            'another process; stop it or give this task another port.'
+            ) from None
 
 
 def exit_now(signum, unused_frame):

@@ -245,3 +245,14 @@ def test_server_flags_are_validated():
   assert config.device_count['GPU'] == 0
   assert start_tf_server.server_config('worker', 2).device_count['CPU'] == 2
 
+
+
+def test_port_in_use_is_named_before_grpc_fails():
+  with socket.socket() as taken:
+    taken.bind(('127.0.0.1', 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    with pytest.raises(ValueError, match=f'Port {port} of 127.0.0.1:{port} '
+                       r'\(--ps_hosts\) is in use'):
+      start_tf_server.start_server([f'127.0.0.1:{port}'], ['127.0.0.1:1'],
+                                   'ps', 0)

@@ -37,6 +37,8 @@ def _one_log_handler():
   tf.logging attaches its own stderr handler, so each of its messages came
   twice (once as 'INFO:tensorflow:...', once from absl's root handler).
   """
+  # TensorFlow through compat: its import drops the start-up banner.
+  from slim_zoo.nets import compat  # noqa: F401
   from tensorflow.python.platform import tf_logging
   tf_logger = tf_logging.get_logger()
   for handler in list(tf_logger.handlers):
