@@ -100,6 +100,30 @@ def test_killed_reexport_keeps_the_previous_set_and_a_rerun_replaces_it(
   assert sorted(os.listdir(tmp_path)) == ['export']
 
 
+def test_swap_without_renameat2_and_a_kill_between_its_renames(tmp_path,
+                                                              monkeypatch):
+  monkeypatch.setattr(export_utils, '_exchange', lambda a, b: False)
+  final = tmp_path / 'export'
+  final.mkdir()
+  (final / 'frozen_graph.pb').write_text('old')
+  tmp = tmp_path / f'.export.export-{os.getpid()}-abc'
+  tmp.mkdir()
+  (tmp / 'frozen_graph.pb').write_text('new')
+  export_utils._swap_in(str(tmp), str(final))
+  assert (final / 'frozen_graph.pb').read_text() == 'new'
+  assert (tmp / 'frozen_graph.pb').read_text() == 'old'  # To delete.
+  # A run killed between moving the set aside and renaming the new one in:
+  # the next run puts the previous set back, and deletes a dead run's
+  # half-built set.
+  dead = subprocess.Popen([sys.executable, '-c', ''])
+  dead.wait()
+  os.rename(final, tmp_path / f'.export.export-{dead.pid}-old')
+  os.rename(tmp, tmp_path / f'.export.export-{dead.pid}-xyz')
+  export_utils._clean_leftovers(str(final))
+  assert sorted(os.listdir(tmp_path)) == ['export']
+  assert (final / 'frozen_graph.pb').read_text() == 'new'
+
+
 def test_export_dir_that_is_a_file_or_holds_other_files(lenet_checkpoint,
                                                          tmp_path):
   config = export_utils.GraphConfig('lenet', 10, channels=1)
