@@ -58,9 +58,19 @@ def one_line(error):
     return f'{text} ({_OS_FIXES[error.errno]}).'
   name = type(error).__name__
   if name in _TF_FIXES and type(error).__module__.startswith('tensorflow'):
-    message = ' '.join(str(getattr(error, 'message', error)).split())
-    return f'{message} ({_TF_FIXES[name]}).'
+    return f'{tf_reason(error)} ({_TF_FIXES[name]}).'
   return None
+
+
+def tf_reason(error):
+  """The line of a TensorFlow OpError's message that says what went wrong
+  (its message also holds the node, the graph's call stack ...)."""
+  lines = [line.strip() for line in (
+      getattr(error, 'message', None) or str(error)).splitlines()]
+  lines = [line for line in lines if line and not line.startswith(
+      ('[[', 'Node:', 'File ', 'Detected at', 'Graph execution error'))
+           and not line.endswith(':')]
+  return lines[-1] if lines else type(error).__name__
 
 
 def run_or_exit(fn):

@@ -28,6 +28,7 @@ import time
 from absl import logging
 
 from slim_zoo import checkpoint_utils
+from slim_zoo import errors
 from slim_zoo import performance
 from slim_zoo.datasets import dataset_factory
 from slim_zoo.datasets import dataset_utils
@@ -392,4 +393,12 @@ def run(cfg, on_result=None):
     return [results]
   except tf.errors.DataLossError as e:
     raise UsageError(f'Corrupt TFRecord data in {cfg.dataset_dir} '
-                     f'({e.message}); convert the dataset again.') from None
+                     f'({errors.tf_reason(e)}); convert the dataset again.'
+                     ) from None
+  except tf.errors.InvalidArgumentError as e:
+    label_error = input_pipeline.label_range_error(e)
+    if label_error is not None:
+      raise label_error from None
+    raise
+
+

@@ -38,6 +38,7 @@ import time
 from absl import logging
 
 from slim_zoo import checkpoint_utils
+from slim_zoo import errors
 from slim_zoo import common_flags
 from slim_zoo import performance
 from slim_zoo import train_dir_lock
@@ -941,15 +942,6 @@ def _remove_partial_checkpoints(train_dir):
         pass
 
 
-def _tf_reason(error):
-  """The line of a TensorFlow error message that says what went wrong."""
-  lines = [line.strip() for line in (error.message or '').splitlines()]
-  lines = [line for line in lines if line and not line.startswith(
-      ('[[', 'Node:', 'File ', 'Detected at', 'Graph execution error'))
-           and not line.endswith(':')]
-  return lines[-1] if lines else type(error).__name__
-
-
 def _checkpoint_is_intact(prefix):
   """True when every tensor of checkpoint `prefix` reads (checksums)."""
   try:
@@ -957,9 +949,11 @@ def _checkpoint_is_intact(prefix):
     for name in reader.get_variable_to_shape_map():
       reader.get_tensor(name)
     return True
-  except (tf.errors.OpError, ValueError, OSError) as e:
+  # The reader raises IndexError ('Read less bytes than requested') for a
+  # truncated .data file, OpErrors for checksum failures.
+  except (tf.errors.OpError, ValueError, OSError, IndexError) as e:
     logging.warning('Checkpoint %s is damaged (%s).', prefix,
-                    _tf_reason(e) if isinstance(e, tf.errors.OpError) else e)
+                    errors.tf_reason(e))
     return False
 
 
@@ -1071,21 +1065,26 @@ def train(cfg):
   if cfg.master:
     _wait_for_master(cfg.master, cfg.master_wait_secs)
   lock = contextlib.nullcontext()
+  created = not os.path.exists(cfg.train_dir)
   if cfg.is_chief:
     _check_writable(cfg.train_dir)
     lock = train_dir_lock.TrainDirLock(cfg.train_dir)
-  with lock:
-    if cfg.is_chief:
-      if plan.resuming:
+  try:
+    with lock:
+      if cfg.is_chief and plan.resuming:
         _check_resume_config(cfg)
         _resume_from_intact_checkpoint(cfg.train_dir)
-      _save_config(cfg.train_dir, cfg)
-    try:
-      return _train(cfg, plan)
-    except (tf.errors.ResourceExhaustedError, OSError):
-      if cfg.is_chief:
-        _remove_partial_checkpoints(cfg.train_dir)
-      raise
+      try:
+        return _train(cfg, plan)
+      except (tf.errors.ResourceExhaustedError, OSError):
+        if cfg.is_chief:
+          _remove_partial_checkpoints(cfg.train_dir)
+        raise
+  finally:
+    # A run that stopped before writing anything leaves no empty directory.
+    if created and cfg.is_chief and os.path.isdir(cfg.train_dir) and (
+        not os.listdir(cfg.train_dir)):
+      os.rmdir(cfg.train_dir)
 
 
 def _train(cfg, plan):
@@ -1093,6 +1092,7 @@ def _train(cfg, plan):
     ops = build_train_graph(cfg, plan)
     if cfg.is_chief:
       _check_free_space(cfg.train_dir, tf.global_variables())
+      _save_config(cfg.train_dir, cfg)
     logging_hook = _LoggingHook(ops['loss'], ops['lr'], ops['step_after'],
                                 cfg.log_every_n_steps, cfg.batch_size,
                                 cfg.max_number_of_steps)
@@ -1129,12 +1129,17 @@ def _train(cfg, plan):
         raise _non_finite_error(cfg, logging_hook) from None
       raise
     if data_error is not None:
+      label_error = input_pipeline.label_range_error(data_error)
+      if label_error is not None:
+        raise CorruptDataError(
+            f'Training stopped at step {_last_step(logging_hook)} (a '
+            f'checkpoint of it was written): {label_error}') from None
       raise CorruptDataError(
           f'Training stopped at step {_last_step(logging_hook)}: a record of '
           f'{plan.dataset.name} {plan.dataset.split_name} '
           f'({plan.dataset.file_pattern}) cannot be read '
-          f'({_tf_reason(data_error)}); a checkpoint of the last step was '
-          'written. Convert the dataset again, then run the same command to '
+          f'({errors.tf_reason(data_error)}); a checkpoint of the last step '
+          'was written. Convert the dataset again, then run the same command to '
           'resume.')
     values = dict(logging_hook.last_values or {})
     values['stopped_by'] = stopper.received
@@ -1160,8 +1165,8 @@ def _create_session(cfg, scaffold, hooks, deploy):
       source = checkpoint_utils.resolve_checkpoint(cfg.checkpoint_path)
       fix = 'pass another --checkpoint_path'
     raise UsageError(
-        f'Checkpoint {source} cannot be restored ({_tf_reason(e)}): it is '
-        f'damaged or does not belong to this model; {fix}.') from None
+        f'Checkpoint {source} cannot be restored ({errors.tf_reason(e)}): '
+        f'it is damaged or does not belong to this model; {fix}.') from None
 
 
 def _last_step(logging_hook):

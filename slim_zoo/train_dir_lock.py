@@ -2,8 +2,8 @@
 
 The lock is `fcntl.flock` on `<train_dir>/.train.lock`. The kernel drops it
 when the holding process ends in any way (kill -9 included) and it does not
-survive a reboot, so a stale lock never needs cleaning: the file may remain,
-the lock does not. The file records who holds it (host, pid, start time,
+survive a reboot, so a stale lock never needs cleaning: after a kill the
+file may remain, the lock does not. A run that ends normally removes it. The file records who holds it (host, pid, start time,
 command) so a second run can name the holder. In a cluster only the chief
 takes it (the workers write nothing to --train_dir). Filesystems without
 flock support (some NFS mounts) get a warning and no lock.
@@ -67,7 +67,12 @@ class TrainDirLock:
 
   def release(self):
     if self._fd is not None:
-      os.ftruncate(self._fd, 0)
+      # Unlinked while still held: a run starting now creates a new file
+      # and finds it free, which it is once this process closes.
+      try:
+        os.remove(self.path)
+      except OSError:
+        pass
       os.close(self._fd)  # Closing drops the flock.
       self._fd = None
 

@@ -514,8 +514,10 @@ def test_bad_input_gives_one_clear_error(trained_lenet, tmp_path, capsys):
   expect_error_line(
       capsys, export(num_frames=8),
       'ERROR: --num_frames=8 applies to video models only')
+  # --is_video_model defaults to the registry's input kind; only an
+  # explicit contradiction is an error.
   expect_error_line(
-      capsys, export(model_name='i3d', num_classes=400),
+      capsys, export(model_name='i3d', num_classes=400, is_video_model=False),
       'ERROR: --model_name=i3d takes video input; pass --is_video_model')
   expect_error_line(
       capsys, export(image_size=20),

@@ -298,7 +298,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(
   cfg = th.config(tmp_path, digits_dir, max_number_of_steps=2)
   train_lib.train(cfg)
   good = th.checkpoint_values(str(tmp_path))
-  exploding = th.replace(cfg, max_number_of_steps=50,
+  exploding = th.replace(cfg, max_number_of_steps=50, allow_config_change=True,
                          optimizer=train_lib.OptimizerConfig(
                              optimizer='sgd', learning_rate=1e30,
                              learning_rate_decay_type='fixed'))
