@@ -6,9 +6,10 @@ are written as convolutions (fc6 is a 7x7 'VALID' convolution, fc7 and fc8
 are 1x1), so the network evaluates densely on inputs larger than 224 and
 the published (Caffe-converted, 1000-class) checkpoints load unchanged.
 
-The variants differ only in the number of 3x3 convolutions per block, so they
-are rows of `_CONVS_PER_BLOCK` read by one builder. `conv_classifier_head`
-is the fc6-fc7-fc8 head shared with AlexNet and OverFeat.
+The variants differ only in the number of 3x3 convolutions per block, so
+each named builder is one call of the generic `vgg` with its configuration.
+`conv_classifier_head` is the fc6-fc7-fc8 head shared with AlexNet and
+OverFeat.
 """
 
 from slim_zoo.nets.compat import slim, tf
@@ -16,12 +17,6 @@ from slim_zoo.nets.nets_utils import EndPoints
 from slim_zoo.errors import UsageError
 
 _BLOCK_DEPTHS = (64, 128, 256, 512, 512)
-# 3x3 convolutions in each of the five blocks, per configuration of the paper.
-_CONVS_PER_BLOCK = {
-    'vgg_a': (1, 1, 2, 2, 2),   # configuration A, 11 weight layers
-    'vgg_16': (2, 2, 3, 3, 3),  # configuration D, 16 weight layers
-    'vgg_19': (2, 2, 4, 4, 4),  # configuration E, 19 weight layers
-}
 _FC_CONV_PADDINGS = ('VALID', 'SAME')
 
 
@@ -152,9 +147,13 @@ def vgg(inputs, convs_per_block, num_classes=1000, is_training=True,
 vgg.default_image_size = 224
 
 
-def _named_vgg(name):
-  """The TF-Slim named builder of one row of `_CONVS_PER_BLOCK`."""
-  convs_per_block = _CONVS_PER_BLOCK[name]
+def _named_vgg(name, convs_per_block):
+  """TF-Slim's named builder `name` of one configuration of the paper.
+
+  Args:
+    name: the builder's name and default scope ('vgg_16').
+    convs_per_block: 3x3 convolutions in each of the five blocks.
+  """
 
   def builder(inputs, num_classes=1000, is_training=True,
               dropout_keep_prob=0.5, spatial_squeeze=True, reuse=None,
@@ -172,9 +171,9 @@ def _named_vgg(name):
   return builder
 
 
-vgg_a = _named_vgg('vgg_a')
-vgg_16 = _named_vgg('vgg_16')
-vgg_19 = _named_vgg('vgg_19')
+vgg_a = _named_vgg('vgg_a', (1, 1, 2, 2, 2))   # configuration A, 11 layers
+vgg_16 = _named_vgg('vgg_16', (2, 2, 3, 3, 3))  # configuration D, 16 layers
+vgg_19 = _named_vgg('vgg_19', (2, 2, 4, 4, 4))  # configuration E, 19 layers
 # The paper's configuration letters, as TF-Slim exported them.
 vgg_d = vgg_16
 vgg_e = vgg_19

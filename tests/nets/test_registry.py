@@ -106,6 +106,11 @@ def test_registry_facts(name):
   spec = nets_factory.get_spec(name)
   fn = nets_factory.get_network_fn(name, num_classes=spec.num_classes)
   assert fn.default_image_size == spec.default_image_size
+  # research/slim's builders carry their size (`vgg.vgg_16.default_image_size`,
+  # public API); it must be the registry's, not a second, drifting copy.
+  builder = spec.load_builder()
+  assert getattr(builder, 'default_image_size', None) == (
+      spec.default_image_size), f'{spec.builder}.default_image_size'
   assert spec.input_kind in ('image', 'video')
   assert (spec.num_frames is not None) == (spec.input_kind == 'video')
   assert spec.labels_offset == (1 if spec.num_classes == 1000 else 0)
