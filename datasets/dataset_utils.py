@@ -578,8 +578,12 @@ def make_spec(name, split_name, dataset_dir, splits_to_sizes, file_pattern,
 
 
 def report_progress(prefix, done, total):
-  """Writes a single updating progress line to stderr."""
-  sys.stderr.write(f'\r>> {prefix} {done}/{total}')
-  if done >= total:
-    sys.stderr.write('\n')
+  """Progress on stderr: one updating line on a terminal; in a log (not a
+  terminal) each update is a line of its own, so none run together."""
+  if sys.stderr.isatty():
+    sys.stderr.write(f'\r>> {prefix} {done}/{total}')
+    if done >= total:
+      sys.stderr.write('\n')
+  else:
+    sys.stderr.write(f'>> {prefix} {done}/{total}\n')
   sys.stderr.flush()

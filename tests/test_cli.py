@@ -140,3 +140,15 @@ def test_top_level_names_are_the_package_modules():
                 'print(a is b, c is d, e is f, a.__name__)')
   assert result.stdout.split() == ['True', 'True', 'True',
                                    'slim_zoo.nets.nets_factory'], result.stderr
+
+
+def test_conversion_progress_in_a_log_is_one_line_per_update(tmp_path):
+  result = _run('download_and_convert_data.py', '--dataset_name=digits',
+                f'--dataset_dir={tmp_path}/digits')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert '\r' not in result.stderr
+  progress = [line for line in result.stderr.splitlines() if '>>' in line]
+  assert progress and all(line.startswith('>> Converting digits ')
+                          and line.count('>>') == 1 for line in progress)
+  assert '>> Converting digits train 1437/1437' in progress
+  _assert_clean(result.stderr)
