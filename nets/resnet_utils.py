@@ -18,7 +18,7 @@ variables identical and only changes the feature-map resolution
 import collections
 
 from slim_zoo.nets.compat import slim, tf
-from slim_zoo.nets.nets_utils import EndPoints, validate_depth_multiplier
+from slim_zoo.nets.nets_utils import EndPoints
 from slim_zoo.errors import UsageError
 
 
@@ -72,6 +72,21 @@ def bottleneck_block(scope, unit_fn, base_depth, num_units, stride):
                [unit] * (num_units - 1) + [dict(unit, stride=stride)])
 
 
+def _check_depth_options(min_base_depth, depth_multiplier):
+  # TF-Slim accepts a multiplier of 0 (every block at min_base_depth), so
+  # only negative multipliers and depths that would build empty layers fail.
+  if (isinstance(depth_multiplier, bool)
+      or not isinstance(depth_multiplier, (int, float))
+      or depth_multiplier < 0):
+    raise UsageError(
+        f'depth_multiplier must be a number >= 0 (0 puts every block at '
+        f'min_base_depth), got {depth_multiplier!r}.')
+  if (isinstance(min_base_depth, bool) or not isinstance(min_base_depth, int)
+      or min_base_depth < 1):
+    raise UsageError(f'min_base_depth must be an integer >= 1, got '
+                     f'{min_base_depth!r}.')
+
+
 def imagenet_blocks(unit_fn, depth, min_base_depth=8, depth_multiplier=1):
   """Blocks of the ImageNet ResNet of the given depth.
 
@@ -80,21 +95,22 @@ def imagenet_blocks(unit_fn, depth, min_base_depth=8, depth_multiplier=1):
     depth: 50, 101, 152 or 200.
     min_base_depth: lower bound of every block's bottleneck depth once
       `depth_multiplier` is applied.
-    depth_multiplier: scales every block's bottleneck depth (not the root).
+    depth_multiplier: scales every block's bottleneck depth (not the root);
+      0 puts every block at `min_base_depth`, as in TF-Slim.
 
   Returns:
     A list of four `Block`s.
 
   Raises:
-    ValueError: if `depth` has no published variant or `depth_multiplier` is
-      not positive.
+    ValueError: if `depth` has no published variant, `depth_multiplier` is
+      negative or `min_base_depth` is below 1.
   """
   if depth not in _IMAGENET_UNITS:
     raise UsageError(
         f'ResNet depth {depth!r} has no unit table; valid depths are '
         f'{", ".join(map(str, _IMAGENET_UNITS))}. For another architecture '
         f'pass your own blocks to the generic resnet_v1/resnet_v2 builder.')
-  validate_depth_multiplier(depth_multiplier)
+  _check_depth_options(min_base_depth, depth_multiplier)
   return [
       bottleneck_block(f'block{i + 1}', unit_fn,
                        max(int(base * depth_multiplier), min_base_depth),
@@ -356,7 +372,7 @@ def named_builder(generic_fn, unit_fn, prefix, depth, default_image_size=224):
     store_non_strided_activations: record block end points before their
       subsampling.
     min_base_depth: lower bound of the bottleneck depths.
-    depth_multiplier: scales the bottleneck depths.
+    depth_multiplier: scales the bottleneck depths (0: all at min_base_depth).
     reuse: whether to reuse the scope's variables.
     scope: variable scope.
 
@@ -367,7 +383,8 @@ def named_builder(generic_fn, unit_fn, prefix, depth, default_image_size=224):
     points.
 
   Raises:
-    ValueError: on an invalid output_stride or depth_multiplier.
+    ValueError: on an invalid output_stride, depth_multiplier or
+      min_base_depth.
   """
   builder.default_image_size = default_image_size
   return builder

@@ -113,8 +113,32 @@ def test_depth_multiplier_and_min_base_depth_set_the_channels():
   assert channels(depth_multiplier=0.25) == (64, 512)
   # min_base_depth lifts block1's 16 (and block2's 32) to 40.
   assert channels(depth_multiplier=0.25, min_base_depth=40) == (160, 512)
-  with pytest.raises(ValueError, match='depth_multiplier.*0'):
-    channels(depth_multiplier=0)
+
+
+def test_depth_multiplier_zero_puts_every_block_at_min_base_depth():
+  # TF-Slim's resnet_v1_50(..., min_base_depth=5, depth_multiplier=0).
+  blocks = resnet_utils.imagenet_blocks(resnet_v1.bottleneck, 50,
+                                        min_base_depth=5, depth_multiplier=0)
+  for block in blocks:
+    assert {unit['depth_bottleneck'] for unit in block.args} == {5}, block
+  with tf.Graph().as_default():
+    images = tf.placeholder(tf.float32, [1, 32, 32, 3])
+    with slim.arg_scope(resnet_utils.resnet_arg_scope()):
+      net, end_points = resnet_v1.resnet_v1_50(
+          images, num_classes=None, min_base_depth=5, depth_multiplier=0)
+  for i in range(1, 5):
+    assert end_points[f'resnet_v1_50/block{i}'].shape[-1] == 4 * 5
+  assert net.shape.as_list() == [1, 1, 1, 20]
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    ({'depth_multiplier': -0.5}, r'depth_multiplier .*>= 0.*-0\.5'),
+    ({'depth_multiplier': '1'}, 'depth_multiplier'),
+    ({'depth_multiplier': 0, 'min_base_depth': 0}, 'min_base_depth .*>= 1'),
+])
+def test_invalid_depth_options_are_rejected(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    resnet_utils.imagenet_blocks(resnet_v1.bottleneck, 50, **kwargs)
 
 
 def test_unknown_imagenet_depth_lists_the_valid_ones():
