@@ -40,8 +40,17 @@ Example (each clone reads its own batch from one iterator):
   with tf.device(config.optimizer_device()):
     train_op = optimizer.apply_gradients(grads_and_vars, global_step)
 
-Run it in a session with `config.session_config()` (it gives clone_on_cpu
-its CPU devices), or through a gRPC cluster (start_tf_server.py).
+Run it in a session with `config.session_config()` (soft placement, and the
+CPU devices of `separate_cpu_devices`), or through a gRPC cluster
+(start_tf_server.py).
+
+Device strings follow research/slim (a clone is on `/device:GPU:i`, or on
+`/device:CPU:0` with clone_on_cpu, even on a machine without that device),
+with one deliberate departure: with parameter servers a worker's devices
+carry its task, `/job:worker/task:<replica_id>/...`, where research/slim
+gives every replica `/job:worker/...` and leaves the task to the cluster
+(TF-Slim issue #3945: replicas then ran on whichever worker task the runtime
+picked).
 """
 
 import collections
@@ -132,19 +141,23 @@ class DeploymentConfig:
 
   def __init__(self, num_clones=1, clone_on_cpu=False, replica_id=0,
                num_replicas=1, num_ps_tasks=0, worker_job_name='worker',
-               ps_job_name='ps'):
+               ps_job_name='ps', separate_cpu_devices=False):
     """Validates and stores the deployment.
 
     Args:
       num_clones: copies of the model per worker, one per device.
-      clone_on_cpu: put clone i on `/device:CPU:i` instead of `/device:GPU:i`
-        (the session needs `num_clones` CPU devices; see `session_config`).
+      clone_on_cpu: put every clone on `/device:CPU:0` instead of
+        `/device:GPU:i`, as research/slim does, so any session can run it.
       replica_id: index of this worker, in [0, num_replicas).
       num_replicas: number of worker processes training the model.
       num_ps_tasks: number of parameter-server tasks (0 = no ps, local
         variables).
       worker_job_name: job name of the workers in the cluster spec.
       ps_job_name: job name of the parameter servers in the cluster spec.
+      separate_cpu_devices: with clone_on_cpu, put clone i on its own
+        `/device:CPU:i` (one logical CPU device per clone, e.g. to test
+        multi-clone placement). Only a session configured with `num_clones`
+        CPU devices can run it: `session_config()` asks for them.
 
     Raises:
       ValueError: a value is out of range, or num_replicas > 1 without
@@ -154,9 +167,14 @@ class DeploymentConfig:
     _check_int('num_replicas', num_replicas, 1)
     _check_int('num_ps_tasks', num_ps_tasks, 0)
     _check_int('replica_id', replica_id, 0)
-    if not isinstance(clone_on_cpu, bool):
-      raise UsageError(f'DeploymentConfig: clone_on_cpu must be True or '
-                       f'False, got {clone_on_cpu!r}.')
+    for name, value in (('clone_on_cpu', clone_on_cpu),
+                        ('separate_cpu_devices', separate_cpu_devices)):
+      if not isinstance(value, bool):
+        raise UsageError(f'DeploymentConfig: {name} must be True or False, '
+                         f'got {value!r}.')
+    if separate_cpu_devices and not clone_on_cpu:
+      raise UsageError('DeploymentConfig: separate_cpu_devices=True places '
+                       'CPU clones and needs clone_on_cpu=True.')
     if replica_id >= num_replicas:
       raise UsageError(f'DeploymentConfig: replica_id={replica_id} is out of '
                        f'range for num_replicas={num_replicas}; valid ids are '
@@ -173,6 +191,7 @@ class DeploymentConfig:
                        'names (e.g. "worker" and "ps").')
     self._num_clones = num_clones
     self._clone_on_cpu = clone_on_cpu
+    self._separate_cpu_devices = separate_cpu_devices
     self._replica_id = replica_id
     self._num_replicas = num_replicas
     self._num_ps_tasks = num_ps_tasks
@@ -186,6 +205,7 @@ class DeploymentConfig:
   def __repr__(self):
     return (f'DeploymentConfig(num_clones={self._num_clones}, '
             f'clone_on_cpu={self._clone_on_cpu}, '
+            f'separate_cpu_devices={self._separate_cpu_devices}, '
             f'replica_id={self._replica_id}, '
             f'num_replicas={self._num_replicas}, '
             f'num_ps_tasks={self._num_ps_tasks}, '
@@ -199,6 +219,10 @@ class DeploymentConfig:
   @property
   def clone_on_cpu(self):
     return self._clone_on_cpu
+
+  @property
+  def separate_cpu_devices(self):
+    return self._separate_cpu_devices
 
   @property
   def replica_id(self):
@@ -238,10 +262,10 @@ class DeploymentConfig:
   def clone_device(self, clone_index):
     """Device string of clone `clone_index`.
 
-    A single GPU clone gets no device type ('' or the worker device), so
-    TensorFlow places it on GPU:0 when there is one and on the CPU otherwise.
-    Several clones get `/device:GPU:i` (or `/device:CPU:i` with
-    clone_on_cpu).
+    Clone i gets `/device:GPU:i`, as in research/slim, also on a machine
+    without GPUs (`session_config()` allows soft placement, which then runs
+    it on the CPU). With clone_on_cpu every clone gets `/device:CPU:0`, or
+    `/device:CPU:i` with separate_cpu_devices.
 
     Args:
       clone_index: int in [0, num_clones).
@@ -254,9 +278,8 @@ class DeploymentConfig:
     """
     self._check_clone_index(clone_index)
     if self._clone_on_cpu:
-      return f'{self._worker_device}/device:CPU:{clone_index}'
-    if self._num_clones == 1:
-      return self._worker_device
+      index = clone_index if self._separate_cpu_devices else 0
+      return f'{self._worker_device}/device:CPU:{index}'
     return f'{self._worker_device}/device:GPU:{clone_index}'
 
   def clone_scope(self, clone_index):
@@ -296,9 +319,9 @@ class DeploymentConfig:
   def session_config(self, **kwargs):
     """A tf.ConfigProto for a local session that can run this deployment.
 
-    It allows soft placement (a single clone runs on the CPU when there is no
-    GPU; CPU-only ops such as summaries may sit inside a GPU clone scope)
-    and, with clone_on_cpu, asks for `num_clones` CPU devices. With a gRPC
+    It allows soft placement (GPU clones run on the CPU when there is no
+    GPU; CPU-only ops may sit inside a GPU clone scope) and, with
+    separate_cpu_devices, asks for `num_clones` CPU devices. With a gRPC
     cluster the devices come from the servers' own config instead.
 
     Args:
@@ -308,7 +331,7 @@ class DeploymentConfig:
       A tf.ConfigProto.
     """
     kwargs.setdefault('allow_soft_placement', True)
-    if self._clone_on_cpu and self._num_clones > 1:
+    if self._separate_cpu_devices and self._num_clones > 1:
       kwargs.setdefault('device_count', {'CPU': self._num_clones})
     return tf.ConfigProto(**kwargs)
 
@@ -378,12 +401,20 @@ def _clone_loss(clone, num_clones, regularization_losses):
     total = None
     if parts:
       total = tf.add_n(parts) if len(parts) > 1 else parts[0]
-  # Summary ops have no GPU kernels: keep them out of the clone's device.
-  if clone_loss is not None:
-    tf.summary.scalar('clone_loss', clone_loss)
-  if reg is not None:
-    tf.summary.scalar('regularization_loss', reg)
+  # Summary ops have no GPU kernels: pin them to the CPU of the clone's
+  # worker, as research/slim does (its testNoSummariesOnGPU).
+  with tf.device(_cpu_of(clone.device)):
+    if clone_loss is not None:
+      tf.summary.scalar('clone_loss', clone_loss)
+    if reg is not None:
+      tf.summary.scalar('regularization_loss', reg)
   return total
+
+
+def _cpu_of(device):
+  """'/job:worker/task:1/device:GPU:1' -> '/job:worker/task:1/device:CPU:0'."""
+  spec = tf.DeviceSpec.from_string(device or '')
+  return spec.replace(device_type='CPU', device_index=0).to_string()
 
 
 def _sum_gradients(grads):

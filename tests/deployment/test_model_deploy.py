@@ -2,8 +2,12 @@
 
 The numerical tests build a tiny conv net with constant initial weights
 twice: once as one clone on a batch of 8, once as two clones on
-/device:CPU:0 and /device:CPU:1 (two logical CPUs from
+/device:CPU:0 and /device:CPU:1 (separate_cpu_devices: two logical CPUs from
 ConfigProto(device_count={'CPU': 2})) each on half of it.
+
+The device strings are research/slim's (model_deploy_test.py's testDefaults,
+testCPUonly, testMultiGPU, testPS, testMultiGPUPS, testReplicasPS) except the
+deliberate `/task:<replica_id>` of a worker (TF-Slim issue #3945).
 """
 
 import numpy as np
@@ -19,35 +23,39 @@ PS = '/job:ps'
 # (clone devices, inputs/optimizer device, variables device (None = ps
 # chooser), worker_device, ps_device). Written out literally on purpose.
 DEVICE_CASES = {
-    (1, False, 0, 1, 0): ([''], '/device:CPU:0', '/device:CPU:0', '', ''),
+    # research/slim: GPU:i even for one clone and on a CPU-only machine.
+    (1, False, 0, 1, 0): (['/device:GPU:0'], '/device:CPU:0', '/device:CPU:0',
+                          '', ''),
+    # research/slim: every CPU clone on CPU:0.
     (1, True, 0, 1, 0): (['/device:CPU:0'], '/device:CPU:0', '/device:CPU:0',
                          '', ''),
     (2, False, 0, 1, 0): (['/device:GPU:0', '/device:GPU:1'], '/device:CPU:0',
                           '/device:CPU:0', '', ''),
-    (2, True, 0, 1, 0): (['/device:CPU:0', '/device:CPU:1'], '/device:CPU:0',
+    (2, True, 0, 1, 0): (['/device:CPU:0', '/device:CPU:0'], '/device:CPU:0',
                          '/device:CPU:0', '', ''),
-    (1, False, 2, 1, 0): ([W + '/task:0'], W + '/task:0/device:CPU:0', None,
-                          W + '/task:0', PS),
+    # Departure: research/slim has '/job:worker/device:...' with no task.
+    (1, False, 2, 1, 0): ([W + '/task:0/device:GPU:0'],
+                          W + '/task:0/device:CPU:0', None, W + '/task:0', PS),
     (1, True, 2, 1, 0): ([W + '/task:0/device:CPU:0'],
                          W + '/task:0/device:CPU:0', None, W + '/task:0', PS),
     (2, False, 2, 1, 0): ([W + '/task:0/device:GPU:0',
                            W + '/task:0/device:GPU:1'],
                           W + '/task:0/device:CPU:0', None, W + '/task:0', PS),
     (2, True, 2, 1, 0): ([W + '/task:0/device:CPU:0',
-                          W + '/task:0/device:CPU:1'],
+                          W + '/task:0/device:CPU:0'],
                          W + '/task:0/device:CPU:0', None, W + '/task:0', PS),
-    (1, False, 2, 2, 1): ([W + '/task:1'], W + '/task:1/device:CPU:0', None,
-                          W + '/task:1', PS),
+    (1, False, 2, 2, 1): ([W + '/task:1/device:GPU:0'],
+                          W + '/task:1/device:CPU:0', None, W + '/task:1', PS),
     (1, True, 2, 2, 1): ([W + '/task:1/device:CPU:0'],
                          W + '/task:1/device:CPU:0', None, W + '/task:1', PS),
     (2, False, 2, 2, 1): ([W + '/task:1/device:GPU:0',
                            W + '/task:1/device:GPU:1'],
                           W + '/task:1/device:CPU:0', None, W + '/task:1', PS),
     (2, True, 2, 2, 0): ([W + '/task:0/device:CPU:0',
-                          W + '/task:0/device:CPU:1'],
+                          W + '/task:0/device:CPU:0'],
                          W + '/task:0/device:CPU:0', None, W + '/task:0', PS),
     (2, True, 2, 2, 1): ([W + '/task:1/device:CPU:0',
-                          W + '/task:1/device:CPU:1'],
+                          W + '/task:1/device:CPU:0'],
                          W + '/task:1/device:CPU:0', None, W + '/task:1', PS),
 }
 
@@ -76,8 +84,20 @@ def test_device_strings(case):
     assert callable(config.caching_device())
 
 
+def test_separate_cpu_devices_only_when_asked():
+  config = model_deploy.DeploymentConfig(num_clones=2, clone_on_cpu=True,
+                                         separate_cpu_devices=True,
+                                         num_ps_tasks=2, num_replicas=2,
+                                         replica_id=1)
+  assert [config.clone_device(i) for i in range(2)] == [
+      W + '/task:1/device:CPU:0', W + '/task:1/device:CPU:1']
+  assert config.separate_cpu_devices
+  assert not model_deploy.DeploymentConfig().separate_cpu_devices
+
+
 def test_ps_chooser_is_round_robin_over_variables_only():
   config = model_deploy.DeploymentConfig(num_clones=2, clone_on_cpu=True,
+                                         separate_cpu_devices=True,
                                          num_ps_tasks=2, num_replicas=2,
                                          replica_id=1)
   with tf.Graph().as_default() as graph:
@@ -112,6 +132,9 @@ def test_ps_chooser_is_round_robin_over_variables_only():
      r'replica_id=2 is out of range for num_replicas=2; valid ids are 0\.\.1'),
     ({'num_replicas': 2}, 'num_replicas=2 needs parameter servers'),
     ({'clone_on_cpu': 'yes'}, 'clone_on_cpu must be True or False'),
+    ({'clone_on_cpu': True, 'separate_cpu_devices': 1},
+     'separate_cpu_devices must be True or False'),
+    ({'separate_cpu_devices': True}, 'needs clone_on_cpu=True'),
     ({'worker_job_name': ''}, 'worker_job_name must be a non-empty job name'),
     ({'ps_job_name': '/job:ps'}, 'ps_job_name must be a non-empty job name'),
     ({'num_ps_tasks': 1, 'ps_job_name': 'worker'},
@@ -132,12 +155,58 @@ def test_clone_index_out_of_range():
 
 
 def test_session_config():
-  config = model_deploy.DeploymentConfig(num_clones=3, clone_on_cpu=True)
+  config = model_deploy.DeploymentConfig(num_clones=3, clone_on_cpu=True,
+                                         separate_cpu_devices=True)
   proto = config.session_config(log_device_placement=True)
   assert proto.device_count['CPU'] == 3
   assert proto.allow_soft_placement and proto.log_device_placement
-  proto = model_deploy.DeploymentConfig(num_clones=2).session_config()
-  assert 'CPU' not in proto.device_count
+  for kwargs in ({'num_clones': 2}, {'num_clones': 2, 'clone_on_cpu': True}):
+    proto = model_deploy.DeploymentConfig(**kwargs).session_config()
+    assert 'CPU' not in proto.device_count
+
+
+def _tiny_model_fn():
+  """research/slim's test model: one regularized fully connected layer."""
+  inputs = tf.constant(1.0, shape=(10, 20), dtype=tf.float32)
+  net = slim.fully_connected(
+      inputs, 30, weights_regularizer=slim.l2_regularizer(0.001),
+      weights_initializer=tf.constant_initializer(0.01))
+  # Every output is relu(20 * 0.01) = 0.2.
+  tf.losses.mean_squared_error(tf.zeros([10, 30]), net)
+
+
+def test_clone_on_cpu_runs_in_a_default_session():
+  # research/slim puts every CPU clone on CPU:0, so a session with no
+  # ConfigProto (one CPU device) can run two clones.
+  config = model_deploy.DeploymentConfig(num_clones=2, clone_on_cpu=True)
+  with tf.Graph().as_default():
+    model = model_deploy.deploy(config, _tiny_model_fn,
+                                optimizer=tf.train.GradientDescentOptimizer(
+                                    0.0))
+    assert [c.device for c in model.clones] == ['/device:CPU:0'] * 2
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      loss = sess.run(model.train_op)
+  # Each clone: mean(0.2^2) / 2 clones; regularization once:
+  # 0.001 * sum(w^2) / 2 = 0.001 * 600 * 1e-4 / 2.
+  expected = 2 * (0.04 / 2) + 0.001 * 20 * 30 * 0.01 ** 2 / 2
+  assert abs(loss - expected) < 1e-6
+
+
+@pytest.mark.parametrize('with_optimizer', [True, False])
+def test_no_summaries_on_gpu(with_optimizer):
+  # research/slim's testNoSummariesOnGPU / testNoSummariesOnGPUForEvals.
+  config = model_deploy.DeploymentConfig(num_clones=2)
+  optimizer = None
+  if with_optimizer:
+    optimizer = tf.train.GradientDescentOptimizer(1.0)
+  with tf.Graph().as_default():
+    model = model_deploy.deploy(config, _tiny_model_fn, optimizer=optimizer)
+    inputs = list(model.summary_op.op.inputs)
+    # Clone 0's loss and regularization loss, and the total loss.
+    assert [t.op.name for t in inputs] == [
+        'clone_0/clone_loss', 'clone_0/regularization_loss', 'total_loss_1']
+    assert {t.device for t in inputs} == {'/device:CPU:0'}
 
 
 # --- numerical equivalence of two clones and one clone ---------------------
@@ -188,7 +257,8 @@ def _run_deploy(num_clones):
     variables after it, the devices that ran ops, and the clones.
   """
   config = model_deploy.DeploymentConfig(num_clones=num_clones,
-                                         clone_on_cpu=True)
+                                         clone_on_cpu=True,
+                                         separate_cpu_devices=True)
   with tf.Graph().as_default() as graph:
     model = model_deploy.deploy(config, _make_model_fn(num_clones),
                                 optimizer=tf.train.GradientDescentOptimizer(
