@@ -138,9 +138,10 @@ def cyclegan_generator_resnet(images, arg_scope_fn=cyclegan_arg_scope,
   _, height, width, num_outputs = images.shape.as_list()
   for name, size in (('height', height), ('width', width)):
     if size is not None and size % 4:
+      # Starts with TF-Slim's sentence, which callers and tests match.
       raise UsageError(
-          f'The CycleGAN generator downsamples twice by 2, so the input '
-          f'{name} must be a multiple of 4; got {size}. Resize or crop to '
+          f'The input {name} must be a multiple of 4, as the CycleGAN '
+          f'generator downsamples twice by 2; got {size}. Resize or crop to '
           f'e.g. {size - size % 4 or 4}.')
   if num_outputs is None:
     raise UsageError(f'The generator needs a static channel count to '

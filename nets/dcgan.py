@@ -47,12 +47,16 @@ def _validate_image_inputs(inputs):
     raise UsageError(f'The discriminator needs a static image size to choose '
                      f'its number of layers, got shape {shape}; give the '
                      f'input placeholder a fixed height and width.')
+  # The messages keep TF-Slim's phrases ('not have equal width and height',
+  # 'not a power of 2'), which callers and tests match.
   if height != width:
-    raise UsageError(f'The discriminator takes square images, got '
-                     f'{height}x{width}; resize or crop to a square.')
+    raise UsageError(f'The discriminator takes square images; the input does '
+                     f'not have equal width and height (got {height}x{width}); '
+                     f'resize or crop to a square.')
   if not _is_power_of_2(width):
     raise UsageError(f'The discriminator takes images whose size is a power '
-                     f'of 2 (e.g. 32, 64), got {width}; resize the images.')
+                     f'of 2 (e.g. 32, 64); the input size {width} is not a '
+                     f'power of 2; resize the images.')
 
 
 def discriminator(inputs, depth=64, is_training=True, reuse=None,
@@ -137,9 +141,15 @@ def generator(inputs, depth=64, final_size=32, num_outputs=3,
   if inputs.shape.ndims != 2:
     raise UsageError(f'The generator takes noise vectors [batch, noise_dim], '
                      f'got an input of shape {inputs.shape}.')
-  if not _is_power_of_2(final_size) or final_size < 8:
-    raise UsageError(f'final_size must be a power of 2 of at least 8 (e.g. '
-                     f'32, 64), got {final_size!r}.')
+  # The messages keep TF-Slim's phrases ('must be a power of 2', 'must be
+  # greater than 8'), which callers and tests match; 8 itself is valid.
+  if not _is_power_of_2(final_size):
+    raise UsageError(f'final_size must be a power of 2 (e.g. 32, 64), got '
+                     f'{final_size!r}.')
+  if final_size < 8:
+    raise UsageError(f'final_size must be greater than 8 or equal to it, as '
+                     f'the generator starts at 4x4 and doubles at least once; '
+                     f'got {final_size!r}.')
   _check_depth(depth)
   num_layers = int(math.log2(final_size)) - 1
 

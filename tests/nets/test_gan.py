@@ -141,7 +141,7 @@ def test_cyclegan_unknown_size_and_errors():
                              num_resnet_blocks=1)
   assert predictions.shape.as_list() == [None, None, None, 3]
   with tf.Graph().as_default():
-    with pytest.raises(ValueError, match='multiple of 4; got 30'):
+    with pytest.raises(ValueError, match='multiple of 4.*; got 30'):
       cyclegan.cyclegan_generator_resnet(tf.zeros([1, 32, 30, 3]))
     with pytest.raises(ValueError, match='rank|shape'):
       cyclegan.cyclegan_generator_resnet(tf.zeros([1, 32, 32]))
@@ -192,7 +192,7 @@ def test_dcgan_fused_batch_norm_keeps_the_variables():
 
 @pytest.mark.parametrize('builder,shape,kwargs,match', [
     (dcgan.generator, [1, 8], dict(final_size=24), 'power of 2.*24'),
-    (dcgan.generator, [1, 8], dict(final_size=4), 'at least 8'),
+    (dcgan.generator, [1, 8], dict(final_size=4), 'equal to it.*got 4'),
     (dcgan.generator, [1, 1, 1, 8], {}, 'noise vectors'),
     (dcgan.generator, [1, 8], dict(depth=0), 'depth'),
     (dcgan.discriminator, [1, 32, 16, 3], {}, 'square.*32x16'),
@@ -203,6 +203,24 @@ def test_dcgan_fused_batch_norm_keeps_the_variables():
 def test_dcgan_invalid_inputs_raise(builder, shape, kwargs, match):
   with tf.Graph().as_default():
     with pytest.raises(ValueError, match=match):
+      builder(tf.placeholder(tf.float32, shape), **kwargs)
+
+
+@pytest.mark.parametrize('builder,shape,kwargs,phrase', [
+    (dcgan.generator, [3, 2], dict(final_size=30), 'must be a power of 2'),
+    (dcgan.generator, [3, 2], dict(final_size=4), 'must be greater than 8'),
+    (dcgan.discriminator, [5, 32, 16, 3], {},
+     'not have equal width and height'),
+    (dcgan.discriminator, [5, 30, 30, 3], {}, 'not a power of 2'),
+    (cyclegan.cyclegan_generator_resnet, [None, 29, 32, 3], {},
+     'The input height must be a multiple of 4.'),
+    (cyclegan.cyclegan_generator_resnet, [None, 32, 31, 3], {},
+     'The input width must be a multiple of 4.'),
+])
+def test_errors_keep_tf_slims_phrases(builder, shape, kwargs, phrase):
+  # research/slim's own tests match these phrases with assertRaisesRegexp.
+  with tf.Graph().as_default():
+    with pytest.raises(ValueError, match=phrase):
       builder(tf.placeholder(tf.float32, shape), **kwargs)
 
 
