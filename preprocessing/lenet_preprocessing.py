@@ -1,4 +1,9 @@
-"""LeNet preprocessing: crop or pad to size, scale to [-1, 1]."""
+"""LeNet preprocessing: crop or pad to size, then research/slim's (v - 128) / 128.
+
+The scaling is research/slim's, so a LeNet trained with either code base
+evaluates with the other: pixel value v in 0..255 maps to (v - 128) / 128,
+i.e. [-1, 127/128] (not the symmetric v / 127.5 - 1 of Inception).
+"""
 
 from slim_zoo.nets.compat import tf
 from slim_zoo.preprocessing import image_utils
@@ -16,11 +21,19 @@ def preprocess_image(image, output_height, output_width, is_training=False,
     use_grayscale: convert RGB input to one channel.
 
   Returns:
-    float32 Tensor [output_height, output_width, channels] in [-1, 1].
+    float32 Tensor [output_height, output_width, channels] in [-1, 127/128];
+    zero padding maps to -1.
   """
   del is_training
-  image = image_utils.to_float01(image)
+  image = tf.convert_to_tensor(image)
   image_utils.check_rank3(image)
-  image = image_utils.maybe_grayscale(image, use_grayscale)
+  if image.dtype == tf.uint8:
+    # Exactly research/slim's arithmetic on the 0..255 values.
+    image = tf.cast(image, tf.float32)
+  else:
+    image = image_utils.to_float01(image) * 255.0
   image = tf.image.resize_with_crop_or_pad(image, output_height, output_width)
-  return image * 2.0 - 1.0
+  image = (image - 128.0) / 128.0
+  # After the scaling, as in research/slim (the luma weights sum to 0.9999,
+  # so the order changes the result by up to 1e-4).
+  return image_utils.maybe_grayscale(image, use_grayscale)

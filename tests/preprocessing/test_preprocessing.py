@@ -342,6 +342,14 @@ def exact_outputs():
             const_u8(255), 28, 28),
         'lenet_u8_0': preprocessing_factory.get_preprocessing('lenet')(
             const_u8(0), 28, 28),
+        'lenet_sized': preprocessing_factory.get_preprocessing('lenet')(
+            tf.constant(sized), 28, 28),
+        'lenet_sized_gray': preprocessing_factory.get_preprocessing(
+            'lenet', use_grayscale=True)(tf.constant(sized), 28, 28),
+        'lenet_padded': preprocessing_factory.get_preprocessing('lenet')(
+            tf.constant(sized[:5, :7]), 28, 28),
+        'lenet_float': preprocessing_factory.get_preprocessing('lenet')(
+            tf.constant(sized[:28, :28] / np.float32(255.0)), 28, 28),
         'cifarnet_eval_const': preprocessing_factory.get_preprocessing(
             'cifarnet')(const_u8(77, (40, 44, 3)), 32, 32),
     }
@@ -394,12 +402,35 @@ def test_inception_eval_scaling_is_exact(exact_outputs):
 
 def test_lenet_and_cifarnet_constants_are_exact(exact_outputs):
   out, _, _ = exact_outputs
-  np.testing.assert_array_equal(out['lenet_u8_255'], np.ones((28, 28, 3)))
+  # research/slim's (v - 128) / 128, not v / 127.5 - 1.
+  np.testing.assert_array_equal(out['lenet_u8_255'],
+                                np.full((28, 28, 3), 127.0 / 128.0))
   np.testing.assert_array_equal(out['lenet_u8_0'], -np.ones((28, 28, 3)))
   # The float32 mean's rounding error is divided by the minimum stddev
   # 1/sqrt(32*32*3) = 0.018, hence 1e-4 rather than 1e-6.
   np.testing.assert_allclose(out['cifarnet_eval_const'],
                              np.zeros((32, 32, 3)), atol=1e-4)
+
+
+def test_lenet_matches_research_slim_formula_on_a_fixed_image(exact_outputs):
+  out, _, sized = exact_outputs
+  # Central 28 x 28 crop of 256 x 300: offsets (256-28)//2, (300-28)//2.
+  crop = sized[114:142, 136:164].astype(np.float64)
+  expected = (crop - 128.0) / 128.0
+  np.testing.assert_allclose(out['lenet_sized'], expected, atol=1e-7)
+  # Upstream converts to grayscale after the scaling (ITU-R 601 luma).
+  luma = expected @ np.array([0.2989, 0.5870, 0.1140])
+  np.testing.assert_allclose(out['lenet_sized_gray'][..., 0], luma, atol=1e-6)
+  # A 5 x 7 image is zero-padded (offsets 11, 10) before the scaling.
+  padded = np.zeros((28, 28, 3))
+  padded[11:16, 10:17] = sized[:5, :7]
+  np.testing.assert_allclose(out['lenet_padded'], (padded - 128.0) / 128.0,
+                             atol=1e-7)
+  # Float input in [0, 1] is read as v / 255.
+  np.testing.assert_allclose(
+      out['lenet_float'], (sized[:28, :28] - 128.0) / 128.0, atol=1e-6)
+  # The old formula v / 127.5 - 1 differs by up to 7.8e-3 (issue #23).
+  assert np.abs(out['lenet_sized'] - (crop / 127.5 - 1.0)).max() > 7e-3
 
 
 @pytest.mark.parametrize('family', ('inception', 'vgg'))
