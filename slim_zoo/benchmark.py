@@ -1,43 +1,7 @@
-r"""Measures the speed of the zoo's networks, and of their keras twins.
+"""Speed measurements: the library behind slim_zoo_benchmark (benchmark.py).
 
-For every network chosen (``--model_name``, or ``--model_list`` of names and
-wildcards such as ``resnet_v1_*``) the benchmark reports:
-
-* parameters and forward FLOPs per image (TF profiler ``float_ops`` of the
-  inference graph at batch 1; a multiply-add counts as two);
-* training images/sec: forward + backward + momentum update on synthetic
-  in-graph data (no input pipeline on the critical path), batch
-  ``--batch_size`` at the registry's image size;
-* inference images/sec of the exported frozen graph: the inference graph
-  export_inference_graph.py builds, frozen, optionally optimized
-  (``--fold_batch_norms``), run on a fed batch of ``--inference_batch_size``;
-* peak memory (``ru_maxrss`` of the process that made the measurement);
-* the machine's own fp32 and bf16 matmul peak (large square matmuls through
-  TF, measured in the same run) and the achieved GFLOP/s as a % of it
-  (training counts 3x the forward FLOPs: forward, input and weight gradients).
-
-Every measurement runs in a fresh process (this script re-invoked with
-``--worker``), so no run inherits another's caches, threads or memory. A run
-is ``--num_warmup_steps`` untimed steps then ``--num_steps`` timed ones; its
-speed is batch / median step time. ``--num_runs`` runs are made for each
-measurement and the median (and min..max) across runs is reported.
-
-``--compare=keras`` also times the keras.applications twin (``weights=None``,
-same batch, image size and optimizer, ``train_on_batch`` and ``predict``),
-alternating ours and keras run by run so that load changes hit both, and
-prints the our/keras ratio. ``--variants`` compares configurations of ours
-the same way (the levers of performance.py). Ours runs at the scripts'
-default, ``--mixed_precision=auto`` (bf16 on CPUs with native bf16); each
-row records the precision it resolved to. ``--profile_ops`` adds the
-milliseconds per op type of one traced step (where a step's time goes).
-
-Results go to ``--output_dir`` as ``<name>.json``, ``<name>.csv`` and a
-markdown table ``<name>.md`` (the README's performance section).
-
-Example:
-
-  python benchmark.py --model_list=resnet_v1_50,inception_v3,mobilenet_v2 \
-      --compare=keras --num_runs=3
+What is measured and how is described in slim_zoo/cli/benchmark.py (the
+command's --help) and BENCHMARKS.md.
 """
 
 import collections

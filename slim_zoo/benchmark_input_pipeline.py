@@ -1,36 +1,8 @@
-r"""Input pipeline speed: our tf.data reader vs tf_slim's queue reader.
+"""Input pipeline speed (our tf.data reader vs tf_slim's queue reader): the
+library behind slim_zoo_benchmark_input_pipeline.
 
-Both readers get the same TFRecords and the same work per image: parse the
-tf.train.Example, decode the JPEG, inception training preprocessing (random
-distorted crop, resize to --image_size, flip, colour distortion) and batch.
-
-* ours: datasets/input_pipeline.build_dataset (file shuffle + parallel
-  interleave, parallel map with --num_preprocessing_threads, prefetch);
-* ours_fused: the same with fused_jpeg_crop=True: inception's random crop is
-  sampled from the JPEG header and only that window is decoded;
-* slim: what TF-Slim's train_image_classifier.py did -- slim.dataset.Dataset
-  + TFExampleDecoder with its Image handler (runs on TF 2.21 through the
-  aliases in nets/compat.py) read by slim.dataset_data_provider.DatasetDataProvider
-  (parallel_reader with --num_readers readers and a shuffling common queue),
-  then tf.train.batch with --num_preprocessing_threads threads, driven by
-  queue runners.
-
-Without --dataset_dir the script first writes --num_images JPEGs of random
-sizes between --min_size and --max_size pixels (smooth colour fields plus
-noise, so they compress like photos) into --num_shards TFRecord shards.
-
-Each measurement builds a fresh graph and session, runs --num_warmup_batches
-untimed batches, then times --num_batches. Runs alternate the readers
---num_runs times so load changes on a shared machine hit all of them; the
-median (and min..max) images/sec of each and the ratios of the medians to
-slim's are printed, and the same for images per CPU-second of the process
-(the work each reader spends per image, which other processes on a shared
-machine disturb far less than the wall-clock rate).
-
-Example:
-  python benchmark_input_pipeline.py --num_runs=3 --batch_size=32
-  python benchmark_input_pipeline.py --dataset_name=flowers \
-      --dataset_dir=/tmp/flowers --dataset_split_name=train
+What is measured and how is described in slim_zoo/cli/benchmark_input_pipeline.py (the
+command's --help) and BENCHMARKS.md.
 """
 
 import os

@@ -1,22 +1,11 @@
-"""Evaluates checkpoints of a network of the zoo on one dataset split.
+"""Evaluation: the library behind eval_image_classifier.
 
-Usage (once):
-  python eval_image_classifier.py --checkpoint_path=/tmp/train \
-      --eval_dir=/tmp/eval --dataset_name=digits --dataset_split_name=test \
-      --dataset_dir=/tmp/digits --model_name=lenet
-
-Following a training run: add --eval_interval_secs=60 (and optionally
---timeout=600) with --checkpoint_path set to the training directory; every
-new checkpoint is evaluated as it appears, until none appears for --timeout
-seconds or the checkpoint of the run's last step (--max_number_of_steps in
-its train_config.json) has been evaluated. A follow loop that evaluated no
-checkpoint at all within --timeout is an error (one line, exit status 2).
-
-Each evaluation reads the whole split exactly once (the last partial batch
-included) and reports top-1 accuracy (`eval/Accuracy`) and top-5 recall
-(`eval/Recall_5`): printed, written as TensorBoard summaries to --eval_dir and
-as JSON (eval_results.json) beside them. With --moving_average_decay the
-moving averages kept by training are evaluated instead of the raw weights.
+`run(EvalConfig(...))` evaluates one checkpoint, or follows a training
+directory (`evaluate_loop`), reading the split exactly once per checkpoint
+and reporting top-1 accuracy and top-5 recall (TensorBoard summaries and
+eval_results.json in cfg.eval_dir). The flags of
+slim_zoo/cli/eval_image_classifier.py are the EvalConfig fields of the same
+names.
 """
 
 import dataclasses

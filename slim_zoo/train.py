@@ -1,26 +1,12 @@
-"""Trains or fine-tunes a network of the zoo on a TFRecord dataset.
+"""Training and fine-tuning: the library behind train_image_classifier.
 
-Usage (from scratch):
-  python train_image_classifier.py --train_dir=/tmp/train --dataset_name=digits \
-      --dataset_dir=/tmp/digits --model_name=lenet --max_number_of_steps=1000
-
-Fine-tuning adds --checkpoint_path (file or directory) and usually
---checkpoint_exclude_scopes / --trainable_scopes; by default the registry's
-logits scopes are excluded when their shapes differ from the checkpoint's (a
-new class count). The checkpoint is only read when --train_dir holds no
-checkpoint yet: running the same command again resumes from --train_dir.
-
-The model is built through deployment/model_deploy.py: --num_clones copies on
-this machine (GPUs, or the CPU with --clone_on_cpu) and, with --master,
---task, --worker_replicas, --num_ps_tasks and --sync_replicas, one worker of a
-TensorFlow gRPC cluster (task 0 is the chief: it initialises, writes the
-checkpoints and the summaries).
-
-Crash safety: checkpoints are written atomically by tf.train.Saver, so a run
-killed at any moment (even SIGKILL) resumes from the last checkpoint with its
-global step. SIGTERM or Ctrl-C stops after the current step and writes a final
-checkpoint. A NaN or Inf loss (or gradient) stops training before the bad
-update is applied, with one clear error; the checkpoints already written stay.
+`train(TrainConfig(...))` validates the configuration and resolves the
+network, dataset and preprocessing once (`plan_run`), takes --train_dir's
+lock, builds the graph through model_deploy (clones, replicas, parameter
+servers), and runs a MonitoredTrainingSession with the logging, signal and
+NaN hooks. The flags of slim_zoo/cli/train_image_classifier.py are the
+TrainConfig / OptimizerConfig fields of the same names; tests and users call
+these functions directly.
 """
 
 import contextlib

@@ -380,16 +380,6 @@ def test_script_bad_flags_give_one_error_line(digits_dir, tmp_path):
   assert not os.path.exists(tmp_path / 'train')
 
 
-def _wait_for(predicate, process, timeout=120):
-  deadline = time.time() + timeout
-  while time.time() < deadline:
-    if predicate():
-      return
-    assert process.poll() is None, 'training exited early'
-    time.sleep(0.1)
-  raise AssertionError('timed out')
-
-
 def _logged_steps(log_path):
   steps = []
   for line in open(log_path):
@@ -408,7 +398,7 @@ def test_sigkill_then_resume_and_sigterm_writes_a_final_checkpoint(
                 '--save_interval_secs=1', '--log_every_n_steps=1'),
         stderr=stderr, stdout=subprocess.DEVNULL, cwd=ROOT)
     try:
-      _wait_for(lambda: any(s > 0 for s in th.checkpoint_steps(train_dir)),
+      th.wait_for(lambda: any(s > 0 for s in th.checkpoint_steps(train_dir)),
                 process)
       time.sleep(0.7)  # somewhere between two saves, maybe inside one
       process.send_signal(signal.SIGKILL)
@@ -437,7 +427,7 @@ def test_sigkill_then_resume_and_sigterm_writes_a_final_checkpoint(
                   '--save_interval_secs=3600', '--log_every_n_steps=1'),
           stderr=stderr, stdout=subprocess.DEVNULL, cwd=ROOT)
       try:
-        _wait_for(lambda log=log: len(_logged_steps(log)) >= 3, process)
+        th.wait_for(lambda log=log: len(_logged_steps(log)) >= 3, process)
         process.send_signal(sig)
         # Stopped before its last step: 128 + the signal, so an orchestrator
         # does not mark the job done (143 for SIGTERM, 130 for Ctrl-C).

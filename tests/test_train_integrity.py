@@ -51,16 +51,6 @@ def _error(result):
   return lines[-1] if lines else ''
 
 
-def _wait_for(predicate, process, timeout=120):
-  deadline = time.time() + timeout
-  while time.time() < deadline:
-    if predicate():
-      return
-    assert process.poll() is None, 'training exited early'
-    time.sleep(0.1)
-  raise AssertionError('timed out')
-
-
 def _lock_holder(train_dir):
   path = os.path.join(train_dir, train_dir_lock.LOCK_FILENAME)
   try:
@@ -78,7 +68,7 @@ def test_second_run_in_a_train_dir_stops_at_once_naming_the_holder(
                '--save_interval_secs=3600', '--log_every_n_steps=1'),
       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
   try:
-    _wait_for(lambda: th.checkpoint_steps(train_dir), first)
+    th.wait_for(lambda: th.checkpoint_steps(train_dir), first)
     config_before = open(train_dir / 'train_config.json').read()
     second = _run(train_dir, digits_dir, '--max_number_of_steps=5')
     assert second.returncode == 2

@@ -1,6 +1,7 @@
 """Small training runs shared by tests/test_train.py and tests/test_eval.py."""
 
 import dataclasses
+import time
 
 import numpy as np
 
@@ -55,3 +56,14 @@ def checkpoint_steps(train_dir):
 def all_finite(values):
   return all(np.all(np.isfinite(v)) for v in values.values()
              if np.issubdtype(np.asarray(v).dtype, np.floating))
+
+
+def wait_for(predicate, process, timeout=120):
+  """Polls predicate() until true; fails if `process` exits first."""
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if predicate():
+      return
+    assert process.poll() is None, 'training exited early'
+    time.sleep(0.1)
+  raise AssertionError('timed out')
