@@ -11,6 +11,7 @@ multipliers (1.0, 0.75, 0.5, 0.25) are builder arguments, not new functions.
 """
 
 import collections
+import contextlib
 
 from slim_zoo.nets.compat import slim, tf
 from slim_zoo.nets.nets_utils import EndPoints, validate_depth_multiplier
@@ -87,15 +88,48 @@ def _end_point_names(conv_defs):
   return names
 
 
+def _unset_in_arg_scope(func, params):
+  """The entries of `params` that the caller's arg scope leaves unset."""
+  given = slim.current_arg_scope().get(slim.arg_scope_func_key(func), {})
+  return {k: v for k, v in params.items() if k not in given}
+
+
+def _layer_defaults():
+  """Arg scopes giving the published layers where the caller gives nothing.
+
+  research/slim's base takes normalizer and activation from the caller's arg
+  scope, and detection / segmentation code builds it under its own scope, so
+  a caller's choice wins. A caller who picks the normalizer also configures
+  it (tf_slim's defaults: offset, no scale), as with research/slim; without
+  one the base builds the published layers: batch norm with offset and scale,
+  then ReLU6.
+  """
+  layer = {'activation_fn': tf.nn.relu6, 'normalizer_fn': slim.batch_norm}
+  conv = _unset_in_arg_scope(slim.conv2d, layer)
+  separable = _unset_in_arg_scope(slim.separable_conv2d, layer)
+  batch_norm = {}
+  if 'normalizer_fn' in conv:
+    batch_norm = _unset_in_arg_scope(slim.batch_norm,
+                                     {'center': True, 'scale': True})
+  stack = contextlib.ExitStack()
+  stack.enter_context(slim.arg_scope([slim.conv2d], **conv))
+  stack.enter_context(slim.arg_scope([slim.separable_conv2d], **separable))
+  stack.enter_context(slim.arg_scope([slim.batch_norm], **batch_norm))
+  return stack
+
+
 def mobilenet_v1_base(inputs, final_endpoint='Conv2d_13_pointwise',
                       min_depth=8, depth_multiplier=1.0, conv_defs=None,
                       output_stride=None, use_explicit_padding=False,
                       scope=None, is_training=None):
   """MobileNet v1 feature extractor, from the input to `final_endpoint`.
 
-  Batch norm and ReLU6 follow every convolution; the caller's arg scope
-  (`mobilenet_v1_arg_scope`) supplies only training knobs (initializer,
-  regularizer, batch-norm decay).
+  Batch norm (with offset and scale) and ReLU6 follow every convolution
+  unless the caller's arg scope on `slim.conv2d` / `slim.separable_conv2d`
+  sets `normalizer_fn` or `activation_fn`: as in research/slim, a caller's
+  scope composes with the base (a caller-chosen normalizer is configured by
+  the caller's scope too, e.g. tf_slim's batch norm has no scale by
+  default). `mobilenet_v1_arg_scope` gives the published layers.
 
   Args:
     inputs: float Tensor [batch, height, width, channels].
@@ -139,13 +173,12 @@ def mobilenet_v1_base(inputs, final_endpoint='Conv2d_13_pointwise',
     return max(int(d * depth_multiplier), min_depth)
 
   padding = 'VALID' if use_explicit_padding else 'SAME'
-  batch_norm_args = {'center': True, 'scale': True}
+  batch_norm_args = {}
   if is_training is not None:
     batch_norm_args['is_training'] = is_training
   end_points = EndPoints(final_endpoint)
-  with tf.variable_scope(scope, 'MobilenetV1', [inputs]), slim.arg_scope(
-      [slim.conv2d, slim.separable_conv2d], padding=padding,
-      activation_fn=tf.nn.relu6, normalizer_fn=slim.batch_norm), \
+  with tf.variable_scope(scope, 'MobilenetV1', [inputs]), _layer_defaults(), \
+      slim.arg_scope([slim.conv2d, slim.separable_conv2d], padding=padding), \
       slim.arg_scope([slim.batch_norm], **batch_norm_args):
     # Once the running stride reaches output_stride, later strides turn into
     # dilation so the feature map keeps its size.
@@ -268,30 +301,38 @@ mobilenet_v1.default_image_size = 224
 def mobilenet_v1_arg_scope(is_training=True, weight_decay=0.00004,
                            stddev=0.09, regularize_depthwise=False,
                            batch_norm_decay=0.9997, batch_norm_epsilon=0.001,
-                           batch_norm_updates_collections=tf.GraphKeys.UPDATE_OPS):
-  """Training knobs of MobileNet v1 (the architecture lives in the builder).
+                           batch_norm_updates_collections=tf.GraphKeys.UPDATE_OPS,
+                           normalizer_fn=slim.batch_norm):
+  """MobileNet v1's arg scope: the published layers and training knobs.
 
   Args:
     is_training: default batch-norm mode; `mobilenet_v1` overrides it with
-      its own `is_training`.
+      its own `is_training`. None leaves it out of the scope (to the
+      caller's own scope or `mobilenet_v1_base(is_training=...)`).
     weight_decay: L2 regularization of the full and pointwise convolutions.
     stddev: standard deviation of the truncated-normal weight initializer.
     regularize_depthwise: also regularize the depthwise kernels.
     batch_norm_decay: moving-average decay of the batch-norm statistics.
     batch_norm_epsilon: added to the variance before dividing.
     batch_norm_updates_collections: collection for the moving-average updates.
+    normalizer_fn: normalization after every convolution but the logits.
 
   Returns:
     An arg scope.
   """
   regularizer = slim.l2_regularizer(weight_decay)
   depthwise_regularizer = regularizer if regularize_depthwise else None
+  batch_norm_params = {
+      'center': True, 'scale': True, 'decay': batch_norm_decay,
+      'epsilon': batch_norm_epsilon,
+      'updates_collections': batch_norm_updates_collections}
+  if is_training is not None:
+    batch_norm_params['is_training'] = is_training
   with slim.arg_scope(
       [slim.conv2d, slim.separable_conv2d],
-      weights_initializer=tf.truncated_normal_initializer(stddev=stddev)), \
-      slim.arg_scope([slim.batch_norm], is_training=is_training,
-                     decay=batch_norm_decay, epsilon=batch_norm_epsilon,
-                     updates_collections=batch_norm_updates_collections), \
+      weights_initializer=tf.truncated_normal_initializer(stddev=stddev),
+      activation_fn=tf.nn.relu6, normalizer_fn=normalizer_fn), \
+      slim.arg_scope([slim.batch_norm], **batch_norm_params), \
       slim.arg_scope([slim.conv2d], weights_regularizer=regularizer), \
       slim.arg_scope([slim.separable_conv2d],
                      weights_regularizer=depthwise_regularizer) as sc:

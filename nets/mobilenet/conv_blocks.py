@@ -14,14 +14,25 @@ from slim_zoo.nets.compat import slim, tf
 from slim_zoo.errors import UsageError
 
 
+# research/slim's squeeze-excite gate multiplies by this rounded 1/6; the
+# published v3 checkpoints were trained with it, so the gate keeps it.
+GATE_SCALE = 0.16667
+
+
 def hard_sigmoid(x, name='hard_sigmoid'):
-  """Piecewise-linear sigmoid: relu6(x + 3) / 6, same shape as `x`."""
+  """The squeeze-excite gate: relu6(x + 3) * 0.16667, same shape as `x`.
+
+  0.16667 rather than 1/6 is research/slim's constant (see `GATE_SCALE`).
+  """
   with tf.name_scope(name):
-    return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+    return tf.nn.relu6(x + 3.0) * GATE_SCALE
 
 
 def hard_swish(x, name='hard_swish'):
-  """x * hard_sigmoid(x): the cheap swish of MobileNet v3, same shape as `x`."""
+  """x * relu6(x + 3) / 6: the cheap swish of MobileNet v3, shape of `x`.
+
+  research/slim's hard swish uses exactly 1/6 (only its gate rounds it).
+  """
   with tf.name_scope(name):
     return x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
 
@@ -46,6 +57,11 @@ def make_divisible(value, divisor=8, min_value=None):
   if new_value < 0.9 * value:
     new_value += divisor
   return int(new_value)
+
+
+def expand_input_by_factor(n, divisible_by=8):
+  """Returns an `expansion_size` callable: input depth x `n`, rounded."""
+  return lambda num_inputs, **_: make_divisible(num_inputs * n, divisible_by)
 
 
 def fixed_padding(inputs, kernel_size, rate=1):
@@ -106,24 +122,27 @@ def squeeze_excite(inputs, squeeze_factor=4, divisible_by=8,
     return inputs * excite
 
 
+@slim.add_arg_scope
 def expanded_conv(inputs, num_outputs, expansion_size, kernel_size=(3, 3),
                   stride=1, rate=1, activation_fn=tf.nn.relu6, residual=True,
                   use_squeeze_excite=False, fused=False,
                   use_explicit_padding=False, end_points=None,
-                  scope='expanded_conv'):
+                  normalizer_fn=slim.batch_norm, scope='expanded_conv'):
   """Inverted residual block: expand, depthwise, (squeeze-excite), project.
 
   1x1 expansion to `expansion_size` channels (skipped when that is not more
   than the input depth), kxk depthwise convolution, optional squeeze-excite,
   then a linear 1x1 projection to `num_outputs`, with a residual connection
   when shapes allow. A `fused` block replaces expansion + depthwise by one
-  full kxk convolution (EdgeTPU). Every convolution has batch norm; the
-  caller sets its mode through an arg scope on `slim.batch_norm`.
+  full kxk convolution (EdgeTPU). Every convolution is normalized by
+  `normalizer_fn`; the caller sets batch norm's mode through an arg scope on
+  `slim.batch_norm`.
 
   Args:
     inputs: Tensor [batch, height, width, in_depth].
     num_outputs: output channels.
-    expansion_size: inner channels.
+    expansion_size: inner channels, or a callable mapping
+      `num_inputs=<input depth>` to them (see `expand_input_by_factor`).
     kernel_size: [height, width] of the depthwise (or fused) kernel.
     stride: spatial stride.
     rate: atrous rate of the depthwise (or fused) convolution.
@@ -135,6 +154,8 @@ def expanded_conv(inputs, num_outputs, expansion_size, kernel_size=(3, 3),
     use_explicit_padding: pad explicitly and convolve with VALID padding.
     end_points: optional dict receiving 'expansion_output',
       'depthwise_output' and 'output' of this block.
+    normalizer_fn: normalization after each convolution (batch norm, or
+      `slim.group_norm`); None gives the convolutions biases instead.
     scope: variable scope.
 
   Returns:
@@ -148,6 +169,8 @@ def expanded_conv(inputs, num_outputs, expansion_size, kernel_size=(3, 3),
   kernel_size = list(kernel_size)
   padding = 'VALID' if use_explicit_padding else 'SAME'
   in_depth = inputs.shape.as_list()[3]
+  if callable(expansion_size):
+    expansion_size = expansion_size(num_inputs=in_depth)
   expand = expansion_size > in_depth
   if fused and not expand and stride > 1:
     raise UsageError(f'{scope}: a fused block with stride {stride} needs an '
@@ -166,18 +189,18 @@ def expanded_conv(inputs, num_outputs, expansion_size, kernel_size=(3, 3),
         net = slim.conv2d(pad(net), expansion_size, kernel_size, stride=stride,
                           rate=rate, padding=padding,
                           activation_fn=activation_fn,
-                          normalizer_fn=slim.batch_norm, scope='expand')
+                          normalizer_fn=normalizer_fn, scope='expand')
       else:
         net = slim.conv2d(net, expansion_size, [1, 1],
                           activation_fn=activation_fn,
-                          normalizer_fn=slim.batch_norm, scope='expand')
+                          normalizer_fn=normalizer_fn, scope='expand')
       net = tf.identity(net, name='expansion_output')
       end_points['expansion_output'] = net
     if not fused:
       net = slim.separable_conv2d(pad(net), None, kernel_size,
                                   depth_multiplier=1, stride=stride, rate=rate,
                                   padding=padding, activation_fn=activation_fn,
-                                  normalizer_fn=slim.batch_norm,
+                                  normalizer_fn=normalizer_fn,
                                   scope='depthwise')
       net = tf.identity(net, name='depthwise_output')
       end_points['depthwise_output'] = net
@@ -186,7 +209,7 @@ def expanded_conv(inputs, num_outputs, expansion_size, kernel_size=(3, 3),
     # Linear bottleneck: a non-linearity here would destroy information in
     # the low-dimensional projection (the paper's section 3.2).
     net = slim.conv2d(net, num_outputs, [1, 1], activation_fn=None,
-                      normalizer_fn=slim.batch_norm, scope='project')
+                      normalizer_fn=normalizer_fn, scope='project')
     if residual and stride == 1 and num_outputs == in_depth:
       net += inputs
     net = tf.identity(net, name='output')

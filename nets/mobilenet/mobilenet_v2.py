@@ -4,15 +4,28 @@ Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks",
 2018 (https://arxiv.org/abs/1801.04381). The network is the spec `V2_DEF`
 (Table 2 of the paper) read by the generic `mobilenet.mobilenet` builder;
 variables live under 'MobilenetV2' as in the published checkpoints.
+`V2_DEF` has research/slim's layout (dict(defaults={...}, spec=[...])):
+`copy.deepcopy` it before editing.
 """
 
-from slim_zoo.nets.compat import tf
+from slim_zoo.nets.compat import slim, tf
 from slim_zoo.nets.mobilenet import mobilenet as lib
 from slim_zoo.nets.mobilenet.mobilenet import Conv, ExpandedConv
 
+op = lib.op
+
+# research/slim's V2 defaults. The op records pass their activation and
+# normalizer themselves; the defaults serve `op(...)` layers a user adds.
+DEFAULTS = {
+    (slim.batch_norm,): {'center': True, 'scale': True},
+    (slim.conv2d, slim.fully_connected, slim.separable_conv2d): {
+        'normalizer_fn': slim.batch_norm, 'activation_fn': tf.nn.relu6},
+    (slim.conv2d, slim.separable_conv2d): {'padding': 'SAME'},
+}
+
 # Stem, 17 inverted-residual blocks (expansion 6 except the first), 1x1 conv
 # to 1280. ReLU6 everywhere except the linear projections.
-V2_DEF = (
+V2_DEF = dict(defaults=dict(DEFAULTS), spec=[
     Conv(32, kernel_size=(3, 3), stride=2),
     ExpandedConv(16, expansion_factor=1, expansion_divisible_by=1),
     ExpandedConv(24, stride=2),
@@ -32,7 +45,7 @@ V2_DEF = (
     ExpandedConv(160),
     ExpandedConv(320),
     Conv(1280, kernel_size=(1, 1)),
-)
+])
 
 
 def with_activation(conv_defs, activation_fn):
@@ -55,7 +68,7 @@ def mobilenet(images, num_classes=1001, depth_multiplier=1.0,
       [batch, 1, 1, 1280 x multiplier].
     depth_multiplier: positive float scaling every layer's channel count.
     scope: variable scope.
-    conv_defs: op records replacing `V2_DEF`.
+    conv_defs: a spec replacing `V2_DEF` (see `mobilenet.mobilenet_base`).
     finegrain_classification_mode: for multipliers below 1, keep the last
       layer at 1280 channels (as the published 0.35 / 0.5 models do);
       multipliers of 1 or more scale it as usual.
@@ -73,7 +86,7 @@ def mobilenet(images, num_classes=1001, depth_multiplier=1.0,
     ValueError: for a non-positive depth multiplier and the other invalid
       arguments listed in `mobilenet.mobilenet_base`.
   """
-  conv_defs = V2_DEF if conv_defs is None else tuple(conv_defs)
+  conv_defs = V2_DEF if conv_defs is None else conv_defs
   if activation_fn is not None:
     conv_defs = with_activation(conv_defs, activation_fn)
   # The published v2 code widens the last layer only for multipliers < 1.

@@ -7,17 +7,39 @@ replaces early depthwise blocks by fused full convolutions. Each network is
 a spec of op records read by the generic `mobilenet.mobilenet` builder; the
 minimalistic variants are derived from the full specs by `minimalistic`.
 Variables live under 'MobilenetV3' ('MobilenetEdgeTPU' for EdgeTPU), as in
-the published checkpoints.
+the published checkpoints. Specs have research/slim's layout
+(dict(defaults={...}, spec=[...])): `copy.deepcopy` one before editing.
 """
 
 import functools
 
-from slim_zoo.nets.compat import tf
+from slim_zoo.nets.compat import slim, tf
 from slim_zoo.nets.mobilenet import mobilenet as lib
 from slim_zoo.nets.mobilenet.conv_blocks import hard_swish
 from slim_zoo.nets.mobilenet.mobilenet import Conv, ExpandedConv, GlobalPool
 
 _relu = tf.nn.relu
+op = lib.op
+
+# research/slim's v3 defaults; the op records pass their activation and
+# normalizer themselves, the defaults serve `op(...)` layers a user adds.
+DEFAULTS = {
+    (slim.conv2d, slim.fully_connected, slim.separable_conv2d): {
+        'normalizer_fn': slim.batch_norm, 'activation_fn': _relu},
+    (slim.batch_norm,): {'center': True, 'scale': True},
+}
+
+# research/slim's `use_groupnorm` defaults: group norm in place of batch norm
+# (no moving statistics, so small or per-device batches train the same).
+DEFAULTS_GROUP_NORM = {
+    (slim.conv2d, slim.fully_connected, slim.separable_conv2d): {
+        'normalizer_fn': slim.group_norm, 'activation_fn': _relu},
+    (slim.group_norm,): {'groups': 8},
+}
+
+
+def _spec(*layers):
+  return dict(defaults=dict(DEFAULTS), spec=list(layers))
 
 
 def _block(ef, n, k, s=1, act=_relu, se=False, **kwargs):
@@ -34,7 +56,7 @@ def _fused(ef, n, k, s=1, **kwargs):
   return _block(ef, n, k, s, fused=True, **kwargs)
 
 
-V3_LARGE = (
+V3_LARGE = _spec(
     Conv(16, stride=2, activation_fn=hard_swish),
     _block(ef=1, n=16, k=3),
     _block(ef=4, n=24, k=3, s=2),
@@ -57,7 +79,7 @@ V3_LARGE = (
     Conv(1280, kernel_size=(1, 1), activation_fn=hard_swish, batch_norm=False),
 )
 
-V3_SMALL = (
+V3_SMALL = _spec(
     Conv(16, stride=2, activation_fn=hard_swish),
     _block_se(ef=1, n=16, k=3, s=2),
     _block(ef=72. / 16, n=24, k=3, s=2),
@@ -75,7 +97,7 @@ V3_SMALL = (
     Conv(1024, kernel_size=(1, 1), activation_fn=hard_swish, batch_norm=False),
 )
 
-V3_EDGETPU = (
+V3_EDGETPU = _spec(
     Conv(32, stride=2, activation_fn=_relu),
     _fused(ef=1, n=16, k=3),
     _fused(ef=8, n=32, k=3, s=2),
@@ -121,7 +143,8 @@ V3_SMALL_MINIMALISTIC = minimalistic(V3_SMALL)
 
 def mobilenet(images, num_classes=1001, depth_multiplier=1.0,
               scope='MobilenetV3', conv_defs=None,
-              finegrain_classification_mode=False, **kwargs):
+              finegrain_classification_mode=False, use_groupnorm=False,
+              groups=8, **kwargs):
   """MobileNet v3 / EdgeTPU classifier (or features).
 
   Args:
@@ -131,9 +154,15 @@ def mobilenet(images, num_classes=1001, depth_multiplier=1.0,
       [batch, 1, 1, depth of the last layer].
     depth_multiplier: positive float scaling every layer's channel count.
     scope: variable scope.
-    conv_defs: op records; None means `V3_LARGE`.
+    conv_defs: a spec (see `mobilenet.mobilenet_base`); None means
+      `V3_LARGE`.
     finegrain_classification_mode: keep the last layer at its specified
       depth whatever the multiplier.
+    use_groupnorm: normalize with `slim.group_norm` (variables
+      '.../GroupNorm/beta' and 'gamma', no moving statistics) instead of
+      batch norm: the spec's defaults become `DEFAULTS_GROUP_NORM`.
+    groups: number of groups of the group norm; every normalized layer's
+      depth must be a multiple of it.
     **kwargs: `is_training`, `min_depth`, `divisible_by`, `output_stride`,
       `use_explicit_padding`, `final_endpoint`, `base_only`,
       `dropout_keep_prob`, `prediction_fn`, `reuse` of `mobilenet.mobilenet`.
@@ -147,7 +176,12 @@ def mobilenet(images, num_classes=1001, depth_multiplier=1.0,
     ValueError: for a non-positive depth multiplier and the other invalid
       arguments listed in `mobilenet.mobilenet_base`.
   """
-  conv_defs = V3_LARGE if conv_defs is None else tuple(conv_defs)
+  conv_defs = V3_LARGE if conv_defs is None else conv_defs
+  if use_groupnorm:
+    conv_defs = dict(lib.replace_ops(conv_defs, lambda layer: False))
+    conv_defs['defaults'] = dict(DEFAULTS_GROUP_NORM)
+    conv_defs['defaults'][(slim.group_norm,)] = {'groups': groups}
+    conv_defs.pop('overrides', None)
   return lib.mobilenet(images, conv_defs=conv_defs, num_classes=num_classes,
                        depth_multiplier=depth_multiplier, scope=scope,
                        finegrain_classification_mode=(
