@@ -11,7 +11,10 @@ fully connected classifier. Variables live at the graph root (`cell_0/...`,
 published checkpoints.
 
 Each published model is a frozen NasNetConfig; derive variants with
-`config.replace(...)` and pass them as `config=`.
+`config.replace(...)` and pass them as `config=`. The TF-Slim config
+functions (`large_imagenet_config()` ...) return a fresh NasNetHParams over
+that record, which takes research/slim's `config.set_hparam(name, value)`
+overrides; builders accept either.
 """
 
 from slim_zoo.nets.compat import tf
@@ -43,18 +46,33 @@ LARGE_IMAGENET_CONFIG = NasNetConfig(
 
 
 def cifar_config():
-  """The NASNet-A 6@768 CIFAR-10 config (TF-Slim's function name)."""
-  return CIFAR_CONFIG
+  """The NASNet-A 6@768 CIFAR-10 config, as TF-Slim's cifar_config().
+
+  Returns:
+    A new NasNetHParams over CIFAR_CONFIG: `set_hparam` on it changes only
+    this copy.
+  """
+  return nasnet_utils.NasNetHParams(CIFAR_CONFIG)
 
 
 def mobile_imagenet_config():
-  """The NASNet-A 4@1056 (mobile) config (TF-Slim's function name)."""
-  return MOBILE_IMAGENET_CONFIG
+  """The NASNet-A 4@1056 (mobile) config, as TF-Slim's mobile_imagenet_config().
+
+  Returns:
+    A new NasNetHParams over MOBILE_IMAGENET_CONFIG: `set_hparam` on it changes only
+    this copy.
+  """
+  return nasnet_utils.NasNetHParams(MOBILE_IMAGENET_CONFIG)
 
 
 def large_imagenet_config():
-  """The NASNet-A 6@4032 (large) config (TF-Slim's function name)."""
-  return LARGE_IMAGENET_CONFIG
+  """The NASNet-A 6@4032 (large) config, as TF-Slim's large_imagenet_config().
+
+  Returns:
+    A new NasNetHParams over LARGE_IMAGENET_CONFIG: `set_hparam` on it changes only
+    this copy.
+  """
+  return nasnet_utils.NasNetHParams(LARGE_IMAGENET_CONFIG)
 
 
 def nasnet_cifar_arg_scope(weight_decay=5e-4, batch_norm_decay=0.9,
@@ -82,7 +100,7 @@ def end_point_names(config, num_classes=1):
   """The end points a NASNet of `config` records, in order (no AuxLogits).
 
   Args:
-    config: NasNetConfig.
+    config: NasNetConfig or NasNetHParams.
     num_classes: 0/None drops 'Logits' and 'Predictions'.
 
   Returns:
@@ -111,7 +129,7 @@ def build_nasnet(images, num_classes, config, is_training=True,
       inside when the config says NCHW).
     num_classes: number of classes; 0 or None returns the global-pool
       features [batch, channels] and builds no classifier or aux head.
-    config: NasNetConfig.
+    config: NasNetConfig or NasNetHParams.
     is_training: batch-norm mode, dropout, drop path and the aux head.
     final_endpoint: stop after this end point (see end_point_names).
     current_step: step Tensor for the drop-path ramp; None uses (and if
@@ -128,7 +146,7 @@ def build_nasnet(images, num_classes, config, is_training=True,
   Raises:
     ValueError: for a bad config or final_endpoint.
   """
-  nasnet_utils.check_config(config)
+  config = nasnet_utils.check_config(config)
   arch, training = config.architecture, config.training
   nasnet_utils.check_final_endpoint(final_endpoint,
                                     end_point_names(config, num_classes))
@@ -211,7 +229,7 @@ def build_nasnet_cifar(images, num_classes=10, is_training=True, config=None,
     images: float Tensor [batch, 32, 32, 3].
     num_classes: classes (10 for the published model); 0/None: features.
     is_training: training mode.
-    config: NasNetConfig; default CIFAR_CONFIG.
+    config: NasNetConfig or NasNetHParams; default CIFAR_CONFIG.
     current_step: optional drop-path step Tensor.
     final_endpoint: optional end point to stop at.
     reuse: reuse variables.
@@ -237,7 +255,7 @@ def build_nasnet_mobile(images, num_classes=1001, is_training=True,
     num_classes: classes (1001 for the published model); 0/None: features.
     is_training: training mode.
     final_endpoint: optional end point to stop at.
-    config: NasNetConfig; default MOBILE_IMAGENET_CONFIG.
+    config: NasNetConfig or NasNetHParams; default MOBILE_IMAGENET_CONFIG.
     current_step: optional drop-path step Tensor.
     reuse: reuse variables.
 
@@ -262,7 +280,7 @@ def build_nasnet_large(images, num_classes=1001, is_training=True,
     num_classes: classes (1001 for the published model); 0/None: features.
     is_training: training mode.
     final_endpoint: optional end point to stop at.
-    config: NasNetConfig; default LARGE_IMAGENET_CONFIG.
+    config: NasNetConfig or NasNetHParams; default LARGE_IMAGENET_CONFIG.
     current_step: optional drop-path step Tensor.
     reuse: reuse variables.
 

@@ -21,12 +21,17 @@ arg-scope functions of nasnet.py / pnasnet.py only add training knobs
 """
 
 import dataclasses
+import difflib
+import numbers
 import re
 
 from slim_zoo.nets.compat import slim, tf
 from slim_zoo.errors import UsageError
 
 DATA_FORMATS = ('NHWC', 'NCHW')
+# TF-Slim's "no data_format given" default of get_channel_index,
+# get_channel_dim and factorized_reduction, which read it from an arg_scope.
+INVALID = 'null'
 STEM_TYPES = ('imagenet', 'cifar')
 # Bounded activations clip cell outputs to [-6, 6] (quantization friendly).
 CLIP_BY_VALUE_CAP = 6.0
@@ -171,11 +176,160 @@ class NasNetConfig:
         training=dataclasses.replace(training, **training_changes))
 
 
+_FIELD_TYPES = {f.name: f.type for f in (dataclasses.fields(Architecture) +
+                                          dataclasses.fields(Training))}
+
+
+def _cast_hparam(name, value):
+  """`value` as the type of field `name`, with HParams' casting rules."""
+  field_type = _FIELD_TYPES[name]
+  if field_type is bool:
+    # TF-Slim's HParams stored use_aux_head as the int 1, so its users set
+    # 0/1; bools are accepted too.
+    if isinstance(value, bool) or (isinstance(value, numbers.Integral)
+                                   and value in (0, 1)):
+      return bool(value)
+    kind = 'a bool (or 0/1)'
+  elif field_type is int:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+      return int(value)
+    kind = 'an int'
+  elif field_type is float:
+    # Ints widen to float, as in HParams; bools are not numbers here.
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+      return float(value)
+    kind = 'a number'
+  else:
+    if isinstance(value, str):
+      return value
+    kind = 'a str'
+  raise UsageError(f'Hyperparameter {name!r} takes {kind}, got {value!r} '
+                   f'({type(value).__name__}).')
+
+
+class NasNetHParams:
+  """A mutable, HParams-compatible view over a frozen NasNetConfig.
+
+  research/slim's config functions returned tf.contrib.training.HParams, and
+  users override fields in place before building::
+
+      config = nasnet.cifar_config()
+      config.set_hparam('use_aux_head', 0)
+      nasnet.build_nasnet_cifar(images, 10, config=config)
+
+  Each `set_hparam` validates the name, the type and the value, then swaps
+  in a new frozen NasNetConfig (`config`), so the published records are
+  never mutated and builders only ever read a frozen snapshot. Fields read
+  as attributes (`config.num_cells`); `architecture`, `training` and
+  `replace` behave as on NasNetConfig.
+  """
+
+  def __init__(self, config):
+    check_config(config)
+    object.__setattr__(self, '_config', config)
+
+  @property
+  def config(self):
+    """The current frozen NasNetConfig."""
+    return self._config
+
+  @property
+  def architecture(self):
+    return self._config.architecture
+
+  @property
+  def training(self):
+    return self._config.training
+
+  def __getattr__(self, name):
+    # Private names (and copy/pickle probes) must not reach _config, which
+    # may not exist yet on a half-built copy.
+    if name.startswith('_'):
+      raise AttributeError(name)
+    if name in _ARCH_FIELDS:
+      return getattr(self._config.architecture, name)
+    if name in _TRAINING_FIELDS:
+      return getattr(self._config.training, name)
+    raise AttributeError(_unknown_hparam_message(name))
+
+  def __setattr__(self, name, value):
+    # HParams allows `config.x = v`; route it through the validation.
+    self.set_hparam(name, value)
+
+  def set_hparam(self, name, value):
+    """Sets one hyperparameter, as HParams.set_hparam.
+
+    Args:
+      name: a field of Architecture or Training.
+      value: its new value; ints widen to floats and 0/1 to bools.
+
+    Raises:
+      ValueError: for an unknown name, a value of the wrong type or an
+        invalid value; the config is then left unchanged.
+    """
+    _check(name in _FIELD_TYPES, _unknown_hparam_message(name))
+    new = self._config.replace(**{name: _cast_hparam(name, value)})
+    object.__setattr__(self, '_config', new)
+
+  def override_from_dict(self, values_dict):
+    """Sets several hyperparameters (all or none); returns self."""
+    unknown = sorted(set(values_dict) - set(_FIELD_TYPES))
+    _check(not unknown, _unknown_hparam_message(', '.join(unknown)))
+    new = self._config.replace(
+        **{k: _cast_hparam(k, v) for k, v in values_dict.items()})
+    object.__setattr__(self, '_config', new)
+    return self
+
+  def get(self, key, default=None):
+    """The value of `key`, or `default` if there is no such field."""
+    if key in _FIELD_TYPES:
+      return getattr(self, key)
+    return default
+
+  def values(self):
+    """All fields as a dict {name: value}, as HParams.values()."""
+    return {**dataclasses.asdict(self._config.architecture),
+            **dataclasses.asdict(self._config.training)}
+
+  def replace(self, **changes):
+    """A new NasNetHParams with fields replaced (see NasNetConfig.replace)."""
+    return NasNetHParams(self._config.replace(**changes))
+
+  def __contains__(self, key):
+    return key in _FIELD_TYPES
+
+  def __eq__(self, other):
+    if isinstance(other, NasNetHParams):
+      return self._config == other.config
+    return NotImplemented
+
+  __hash__ = None
+
+  def __repr__(self):
+    return f'NasNetHParams({self._config!r})'
+
+
+def _unknown_hparam_message(name):
+  valid = sorted(_FIELD_TYPES)
+  close = difflib.get_close_matches(name, valid, n=3)
+  hint = f' Did you mean {" or ".join(close)}?' if close else ''
+  return (f'Unknown NASNet hyperparameter {name!r}.{hint} Valid names are: '
+          f'{", ".join(valid)}.')
+
+
 def check_config(config):
-  """Raises ValueError unless `config` is a NasNetConfig."""
+  """The frozen NasNetConfig of `config` (a NasNetConfig or NasNetHParams).
+
+  Raises:
+    ValueError: for anything else.
+  """
+  if isinstance(config, NasNetHParams):
+    return config.config
   _check(isinstance(config, NasNetConfig),
-         f'config must be a NasNetConfig (e.g. nasnet.MOBILE_IMAGENET_CONFIG'
+         f'config must be a NasNetConfig or NasNetHParams (e.g. '
+         f'nasnet.mobile_imagenet_config() or nasnet.MOBILE_IMAGENET_CONFIG'
          f'.replace(...)), got {type(config).__name__}.')
+  return config
 
 
 # ---------------------------------------------------------------------------
@@ -254,6 +408,58 @@ def channel_axis(data_format):
   return 3 if data_format == 'NHWC' else 1
 
 
+def _check_data_format(data_format, function):
+  _check(data_format != INVALID,
+         f'{function} needs a data_format: pass data_format=\'NHWC\' or '
+         f'\'NCHW\', or set it with slim.arg_scope([nasnet_utils.{function}]'
+         f', data_format=...).')
+  _check(data_format in DATA_FORMATS,
+         f'data_format must be one of {DATA_FORMATS}, got {data_format!r}.')
+
+
+@slim.add_arg_scope
+def get_channel_index(data_format=INVALID):
+  """Index of the channel dimension in `data_format` (TF-Slim's name).
+
+  Args:
+    data_format: 'NHWC' or 'NCHW'; as in TF-Slim it may come from an
+      arg_scope, and without one it must be given.
+
+  Returns:
+    3 for NHWC, 1 for NCHW.
+
+  Raises:
+    ValueError: if data_format is missing or invalid.
+  """
+  _check_data_format(data_format, 'get_channel_index')
+  return channel_axis(data_format)
+
+
+@slim.add_arg_scope
+def get_channel_dim(shape, data_format=INVALID):
+  """The channel count of a 4-D `shape` in `data_format` (TF-Slim's name).
+
+  Args:
+    shape: a 4-D TensorShape or list.
+    data_format: 'NHWC' or 'NCHW'; as in TF-Slim it may come from an
+      arg_scope, and without one it must be given.
+
+  Returns:
+    The channel count as an int.
+
+  Raises:
+    ValueError: if data_format is missing or invalid, or `shape` is not 4-D
+      with a known channel count.
+  """
+  _check_data_format(data_format, 'get_channel_dim')
+  dims = list(tf.TensorShape(shape).as_list()) if shape is not None else []
+  _check(len(dims) == 4, f'get_channel_dim takes a 4-D shape, got {shape}.')
+  channels = dims[channel_axis(data_format)]
+  _check(channels is not None,
+         f'get_channel_dim needs a known channel count, got {shape}.')
+  return int(channels)
+
+
 def _channels(net, data_format):
   return int(net.shape[channel_axis(data_format)])
 
@@ -276,6 +482,11 @@ def _conv(net, filters, kernel_size, scope, data_format, stride=1,
 
 
 def _bn(net, scope, is_training, data_format):
+  if is_training is None:
+    # Only TF-Slim-style callers of factorized_reduction get here: batch
+    # norm then follows their arg_scope (or slim's default, training).
+    return slim.batch_norm(net, scale=True, data_format=data_format,
+                           scope=scope)
   return slim.batch_norm(net, scale=True, is_training=is_training,
                          data_format=data_format, scope=scope)
 
@@ -295,8 +506,9 @@ def global_avg_pool(net, data_format='NHWC'):
   return tf.reduce_mean(net, axes)
 
 
-def factorized_reduction(net, output_filters, stride, is_training,
-                         data_format='NHWC'):
+@slim.add_arg_scope
+def factorized_reduction(net, output_filters, stride, data_format=INVALID,
+                         is_training=None):
   """Brings `net` to `output_filters` channels and 1/stride resolution.
 
   Stride 1 is a 1x1 conv + BN. Stride 2 concatenates two half-width 1x1
@@ -307,12 +519,19 @@ def factorized_reduction(net, output_filters, stride, is_training,
     net: 4-D Tensor in `data_format`.
     output_filters: output channels.
     stride: 1 or 2.
-    is_training: batch-norm mode.
-    data_format: 'NHWC' or 'NCHW'.
+    data_format: 'NHWC' or 'NCHW'; as in TF-Slim it may come from an
+      arg_scope, and without one it must be given.
+    is_training: batch-norm mode; None (TF-Slim's signature, which has no
+      such argument) leaves it to the caller's batch_norm arg_scope. Our
+      cells always pass it.
 
   Returns:
     4-D Tensor with `output_filters` channels, spatial size ceil(size/stride).
+
+  Raises:
+    ValueError: if data_format is missing or invalid.
   """
+  _check_data_format(data_format, 'factorized_reduction')
   if stride == 1:
     net = _conv(net, output_filters, 1, 'path_conv', data_format)
     return _bn(net, 'path_bn', is_training, data_format)
@@ -517,7 +736,8 @@ class NasNetABaseCell:
     if _width(curr_layer, fmt) != _width(prev_layer, fmt):
       prev_layer = self._act(prev_layer)
       return factorized_reduction(prev_layer, self._filter_size, 2,
-                                  self._is_training, fmt)
+                                  data_format=fmt,
+                                  is_training=self._is_training)
     if _channels(prev_layer, fmt) != self._filter_size:
       prev_layer = self._act(prev_layer)
       prev_layer = _conv(prev_layer, self._filter_size, 1, 'prev_1x1', fmt)
@@ -605,8 +825,9 @@ class NasNetABaseCell:
       if width != final_width or _channels(states[idx], fmt) != final_filters:
         stride = 2 if width != final_width else 1
         with tf.variable_scope(f'reduction_{idx}'):
-          states[idx] = factorized_reduction(states[idx], final_filters,
-                                             stride, self._is_training, fmt)
+          states[idx] = factorized_reduction(
+              states[idx], final_filters, stride, data_format=fmt,
+              is_training=self._is_training)
     unused = [h for h, used in zip(states, self._used_hiddenstates)
               if not used]
     return tf.concat(unused, axis=channel_axis(fmt))

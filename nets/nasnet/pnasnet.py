@@ -12,7 +12,10 @@ nasnet_utils; variables live at the graph root as in the published
 checkpoints.
 
 Each published model is a frozen NasNetConfig; derive variants with
-`config.replace(...)` and pass them as `config=`.
+`config.replace(...)` and pass them as `config=`. The TF-Slim config
+functions (`large_imagenet_config()` ...) return a fresh NasNetHParams over
+that record, which takes research/slim's `config.set_hparam(name, value)`
+overrides; builders accept either.
 """
 
 from slim_zoo.nets.compat import tf
@@ -36,13 +39,23 @@ LARGE_IMAGENET_CONFIG = NasNetConfig(
 
 
 def mobile_imagenet_config():
-  """The PNASNet-5 mobile config (TF-Slim's function name)."""
-  return MOBILE_IMAGENET_CONFIG
+  """The PNASNet-5 mobile config, as TF-Slim's mobile_imagenet_config().
+
+  Returns:
+    A new NasNetHParams over MOBILE_IMAGENET_CONFIG: `set_hparam` on it changes only
+    this copy.
+  """
+  return nasnet_utils.NasNetHParams(MOBILE_IMAGENET_CONFIG)
 
 
 def large_imagenet_config():
-  """The PNASNet-5 large config (TF-Slim's function name)."""
-  return LARGE_IMAGENET_CONFIG
+  """The PNASNet-5 large config, as TF-Slim's large_imagenet_config().
+
+  Returns:
+    A new NasNetHParams over LARGE_IMAGENET_CONFIG: `set_hparam` on it changes only
+    this copy.
+  """
+  return nasnet_utils.NasNetHParams(LARGE_IMAGENET_CONFIG)
 
 
 def pnasnet_mobile_arg_scope(weight_decay=4e-5, batch_norm_decay=0.9997,
@@ -63,7 +76,7 @@ def end_point_names(config, num_classes=1):
   """The end points a PNASNet of `config` records, in order (no AuxLogits).
 
   Args:
-    config: NasNetConfig.
+    config: NasNetConfig or NasNetHParams.
     num_classes: 0/None drops 'Logits' and 'Predictions'.
 
   Returns:
@@ -86,7 +99,7 @@ def build_pnasnet(images, num_classes, config, is_training=True,
       inside when the config says NCHW).
     num_classes: number of classes; 0 or None returns the global-pool
       features [batch, channels] and builds no classifier or aux head.
-    config: NasNetConfig.
+    config: NasNetConfig or NasNetHParams.
     is_training: batch-norm mode, dropout, drop path and the aux head.
     final_endpoint: stop after this end point (see end_point_names).
     current_step: step Tensor for the drop-path ramp; None uses (and if
@@ -103,7 +116,7 @@ def build_pnasnet(images, num_classes, config, is_training=True,
   Raises:
     ValueError: for a bad config or final_endpoint.
   """
-  nasnet_utils.check_config(config)
+  config = nasnet_utils.check_config(config)
   arch, training = config.architecture, config.training
   nasnet_utils.check_final_endpoint(final_endpoint,
                                     end_point_names(config, num_classes))
@@ -174,7 +187,7 @@ def build_pnasnet_mobile(images, num_classes=1001, is_training=True,
     num_classes: classes (1001 for the published model); 0/None: features.
     is_training: training mode.
     final_endpoint: optional end point to stop at.
-    config: NasNetConfig; default MOBILE_IMAGENET_CONFIG.
+    config: NasNetConfig or NasNetHParams; default MOBILE_IMAGENET_CONFIG.
     current_step: optional drop-path step Tensor.
     reuse: reuse variables.
 
@@ -199,7 +212,7 @@ def build_pnasnet_large(images, num_classes=1001, is_training=True,
     num_classes: classes (1001 for the published model); 0/None: features.
     is_training: training mode.
     final_endpoint: optional end point to stop at.
-    config: NasNetConfig; default LARGE_IMAGENET_CONFIG.
+    config: NasNetConfig or NasNetHParams; default LARGE_IMAGENET_CONFIG.
     current_step: optional drop-path step Tensor.
     reuse: reuse variables.
 

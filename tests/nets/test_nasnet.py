@@ -5,12 +5,13 @@ test_registry.py; here only tiny configs run (3 cells, a handful of filters,
 32x32 inputs), so the file stays fast on two CPU cores.
 """
 
+import copy
 import dataclasses
 
 import numpy as np
 import pytest
 
-from slim_zoo.nets.compat import tf
+from slim_zoo.nets.compat import slim, tf
 from slim_zoo.nets.nasnet import nasnet, nasnet_utils, pnasnet
 
 TINY_NASNET = nasnet.CIFAR_CONFIG.replace(
@@ -103,6 +104,192 @@ def test_invalid_config_changes_raise_naming_the_value(changes, message):
 def test_builder_rejects_a_config_of_the_wrong_type():
   with pytest.raises(ValueError, match='NasNetConfig'):
     _build(nasnet.build_nasnet_cifar, {'num_cells': 3}, False)
+
+
+# --- research/slim's HParams surface -----------------------------------------
+
+
+_CONFIG_FUNCTIONS = {
+    'nasnet.cifar_config': (nasnet.cifar_config, nasnet.CIFAR_CONFIG),
+    'nasnet.mobile_imagenet_config': (nasnet.mobile_imagenet_config,
+                                      nasnet.MOBILE_IMAGENET_CONFIG),
+    'nasnet.large_imagenet_config': (nasnet.large_imagenet_config,
+                                     nasnet.LARGE_IMAGENET_CONFIG),
+    'pnasnet.mobile_imagenet_config': (pnasnet.mobile_imagenet_config,
+                                       pnasnet.MOBILE_IMAGENET_CONFIG),
+    'pnasnet.large_imagenet_config': (pnasnet.large_imagenet_config,
+                                      pnasnet.LARGE_IMAGENET_CONFIG),
+}
+
+
+@pytest.mark.parametrize('name', sorted(_CONFIG_FUNCTIONS))
+def test_config_functions_return_a_fresh_hparams_view(name):
+  config_fn, record = _CONFIG_FUNCTIONS[name]
+  config = config_fn()
+  assert config.config is record
+  values = config.values()
+  # research/slim's HParams names, readable as attributes and via get().
+  for key in ('num_cells', 'num_conv_filters', 'stem_multiplier',
+              'use_aux_head', 'drop_path_keep_prob', 'dense_dropout_keep_prob',
+              'filter_scaling_rate', 'num_reduction_layers', 'data_format',
+              'skip_reduction_layer_input', 'total_training_steps',
+              'use_bounded_activation'):
+    assert values[key] == getattr(config, key) == config.get(key), key
+  assert values['num_cells'] == record.architecture.num_cells
+  assert values['drop_path_keep_prob'] == record.training.drop_path_keep_prob
+  assert config.get('no_such_name', 'fallback') == 'fallback'
+
+  config.set_hparam('use_aux_head', 0)
+  config.set_hparam('drop_path_keep_prob', 1)
+  assert config.use_aux_head is False and config.values()['use_aux_head'] is False
+  assert config.drop_path_keep_prob == 1.0
+  # Fields stay in their record; the published record and the next call's
+  # copy are untouched.
+  assert config.architecture.use_aux_head is False
+  assert config.training.drop_path_keep_prob == 1.0
+  assert record.architecture.use_aux_head
+  assert config_fn().use_aux_head and config_fn() == config_fn()
+
+
+@pytest.mark.parametrize('name, value, message', [
+    ('use_aux_heads', 0, "'use_aux_heads'.*Did you mean use_aux_head"),
+    ('num_cells', 3.5, "'num_cells' takes an int, got 3.5"),
+    ('use_aux_head', 2, "'use_aux_head' takes a bool"),
+    ('use_bounded_activation', 'yes', "'use_bounded_activation' takes a bool"),
+    ('drop_path_keep_prob', True, "'drop_path_keep_prob' takes a number"),
+    ('data_format', 1, "'data_format' takes a str"),
+    ('drop_path_keep_prob', 0.0, r'drop_path_keep_prob must be in \(0, 1\]'),
+    ('data_format', 'NCWH', 'NCWH'),
+])
+def test_set_hparam_validates_and_leaves_the_config_unchanged(name, value,
+                                                              message):
+  config = nasnet.cifar_config()
+  with pytest.raises(ValueError, match=message):
+    config.set_hparam(name, value)
+  assert config.config is nasnet.CIFAR_CONFIG
+  # Plain attribute assignment, as HParams allows, is validated the same way.
+  with pytest.raises(ValueError, match=message):
+    setattr(config, name, value)
+  with pytest.raises(ValueError, match=message):
+    config.override_from_dict({'num_conv_filters': 8, name: value})
+  assert config.config is nasnet.CIFAR_CONFIG
+  with pytest.raises(AttributeError, match='Valid names'):
+    config.num_cell  # noqa: B018
+
+
+def test_hparams_copy_and_override_from_dict():
+  config = nasnet.cifar_config().override_from_dict(
+      {'num_cells': 3, 'num_conv_filters': 4})
+  config.num_reduction_layers = 1
+  assert (config.num_cells, config.num_conv_filters,
+          config.num_reduction_layers) == (3, 4, 1)
+  # research/slim's builders deep-copied the config they were given.
+  copied = copy.deepcopy(config)
+  copied.set_hparam('num_cells', 6)
+  assert config.num_cells == 3 and copied.num_cells == 6
+  assert config.replace(num_cells=4).num_cells == 4 and config.num_cells == 3
+
+
+@pytest.mark.parametrize('use_aux_head', [0, 1])
+def test_set_hparam_use_aux_head_reaches_the_nasnet_builder(use_aux_head):
+  config = nasnet.cifar_config()
+  config.set_hparam('num_cells', 3)
+  config.set_hparam('num_conv_filters', 4)
+  config.set_hparam('use_aux_head', use_aux_head)
+  graph, _, end_points = _build(nasnet.build_nasnet_cifar, config, True)
+  assert ('AuxLogits' in end_points) == bool(use_aux_head)
+  assert any(n.startswith('aux_') for n in _var_names(graph)) == bool(
+      use_aux_head)
+
+
+def test_set_hparam_overrides_reach_the_pnasnet_builder():
+  config = pnasnet.mobile_imagenet_config()
+  config.override_from_dict({'num_cells': 3, 'num_conv_filters': 5,
+                             'total_training_steps': 10})
+  config.set_hparam('use_aux_head', 0)
+  graph, _, end_points = _build(pnasnet.build_pnasnet_mobile, config, True)
+  assert 'AuxLogits' not in end_points
+  types = {op.type for op in graph.get_operations()}
+  assert 'Relu6' not in types
+  # The mobile record has drop path off (keep 1.0).
+  assert not any('drop_path' in n for n in _op_names(graph))
+
+  config.set_hparam('use_bounded_activation', True)
+  config.set_hparam('drop_path_keep_prob', 0.5)
+  graph, _, _ = _build(pnasnet.build_pnasnet_mobile, config, True)
+  assert 'Relu6' in {op.type for op in graph.get_operations()}
+  assert any('/drop_path/' in n for n in _op_names(graph))
+
+
+def test_set_hparam_data_format_builds_nchw_end_points():
+  config = nasnet.cifar_config()
+  config.override_from_dict({'num_cells': 3, 'num_conv_filters': 4,
+                             'data_format': 'NCHW'})
+  _, _, end_points = _build(nasnet.build_nasnet_cifar, config, False)
+  assert end_points['Cell_0'].shape.as_list() == [2, 24, 32, 32]
+
+
+# --- research/slim's nasnet_utils helpers ----------------------------------
+
+
+def test_get_channel_index_and_dim():
+  shape = [10, 20, 30, 40]
+  assert nasnet_utils.get_channel_index('NHWC') == 3
+  assert nasnet_utils.get_channel_index('NCHW') == 1
+  assert nasnet_utils.get_channel_dim(shape, 'NHWC') == 40
+  assert nasnet_utils.get_channel_dim(tf.TensorShape(shape), 'NCHW') == 20
+  # As in research/slim, the data format may come from an arg scope ...
+  with slim.arg_scope([nasnet_utils.get_channel_index,
+                       nasnet_utils.get_channel_dim], data_format='NCHW'):
+    assert nasnet_utils.get_channel_index() == 1
+    assert nasnet_utils.get_channel_dim(shape) == 20
+  # ... and without one it must be given.
+  with pytest.raises(ValueError, match='get_channel_index needs a data_format'):
+    nasnet_utils.get_channel_index()
+  with pytest.raises(ValueError, match='get_channel_dim needs a data_format'):
+    nasnet_utils.get_channel_dim(shape)
+  with pytest.raises(ValueError, match='NCWH'):
+    nasnet_utils.get_channel_index('NCWH')
+  with pytest.raises(ValueError, match='4-D'):
+    nasnet_utils.get_channel_dim([10, 20, 30], 'NHWC')
+
+
+def _update_ops(graph):
+  return graph.get_collection(tf.GraphKeys.UPDATE_OPS)
+
+
+def test_factorized_reduction_takes_tf_slims_signature():
+  graph = tf.Graph()
+  with graph.as_default():
+    inputs = tf.placeholder(tf.float32, (5, 10, 20, 10))
+    # research/slim's call: no is_training, batch norm follows slim.
+    output = nasnet_utils.factorized_reduction(inputs, 16, stride=1,
+                                               data_format='NHWC')
+    assert output.shape.as_list() == [5, 10, 20, 16]
+    assert _update_ops(graph)
+    with tf.variable_scope('strided'):
+      output = nasnet_utils.factorized_reduction(inputs, 16, 2, 'NHWC')
+    assert output.shape.as_list() == [5, 5, 10, 16]
+    with pytest.raises(ValueError, match='factorized_reduction needs a'):
+      nasnet_utils.factorized_reduction(inputs, 16, 1)
+  # The ambient arg scopes decide what the call leaves open.
+  graph = tf.Graph()
+  with graph.as_default():
+    inputs = tf.placeholder(tf.float32, (5, 10, 10, 20))
+    with slim.arg_scope([nasnet_utils.factorized_reduction],
+                        data_format='NCHW'), \
+        slim.arg_scope([slim.batch_norm], is_training=False):
+      output = nasnet_utils.factorized_reduction(inputs, 16, 2)
+    assert output.shape.as_list() == [5, 16, 5, 10]
+    assert not _update_ops(graph)
+  # Our cells pass is_training explicitly, which wins over a scope.
+  graph = tf.Graph()
+  with graph.as_default():
+    inputs = tf.placeholder(tf.float32, (5, 10, 20, 10))
+    with slim.arg_scope([slim.batch_norm], is_training=True):
+      nasnet_utils.factorized_reduction(inputs, 16, 1, data_format='NHWC',
+                                        is_training=False)
+    assert not _update_ops(graph)
 
 
 def test_reduction_layer_positions():
