@@ -9,6 +9,7 @@ imported on first use, so importing the registry stays cheap and one broken
 family can never stop the others from loading.
 """
 
+import collections.abc
 import dataclasses
 import difflib
 import functools
@@ -49,6 +50,9 @@ class NetSpec:
     checkpoint_url: published TF-Slim checkpoint archive, if any.
     checkpoint_file: checkpoint file name inside that archive.
     top1, top5: published ImageNet (or Kinetics) accuracies, in percent.
+    eval_image_size: input size the published accuracy was measured at, when
+      it is not `default_image_size` (research/slim evaluated its ResNet v2
+      checkpoints at 299; see `eval_recipe`).
     keras_twin: the keras.applications model of the same architecture (what
       benchmark.py --compare=keras times), if there is one.
   """
@@ -67,6 +71,7 @@ class NetSpec:
   checkpoint_file: Optional[str] = None
   top1: Optional[float] = None
   top5: Optional[float] = None
+  eval_image_size: Optional[int] = None
   keras_twin: Optional[str] = None
 
   @property
@@ -77,6 +82,18 @@ class NetSpec:
     background class, so ImageNet labels must be shifted down by one.
     """
     return 1 if self.num_classes == 1000 else 0
+
+  @property
+  def eval_recipe(self):
+    """How the published checkpoint is evaluated: an `EvalRecipe`.
+
+    `eval_image_classifier` takes its image size when --eval_image_size is
+    not given; training keeps `default_image_size`.
+    """
+    return EvalRecipe(preprocessing=self.preprocessing,
+                      image_size=self.eval_image_size or
+                      self.default_image_size,
+                      labels_offset=self.labels_offset)
 
   @property
   def exclude_scopes(self):
@@ -97,6 +114,20 @@ class NetSpec:
 
   def load_arg_scope(self) -> Callable[..., Any]:
     return _load(self.arg_scope)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalRecipe:
+  """Evaluation settings of a published checkpoint (derived from its NetSpec).
+
+  Attributes:
+    preprocessing: name in preprocessing_factory.
+    image_size: evaluation input height/width.
+    labels_offset: offset of 1001-class dataset labels (1 for 1000 classes).
+  """
+  preprocessing: str
+  image_size: int
+  labels_offset: int
 
 
 def _load(path):
@@ -194,27 +225,30 @@ _REGISTRY_ROWS = (
           'nets.resnet_utils:resnet_arg_scope', 224, 1000, 'vgg',
           ['resnet_v1_200/logits'], min_image_size=32),
     # --- ResNet v2 (trained in TF-Slim: 1001 classes) -----------------------
+    # research/slim's factory maps these to VGG preprocessing at 224, but its
+    # checkpoints were trained and evaluated with Inception preprocessing at
+    # 299 (its README's footnote): the published accuracy needs that recipe.
     _spec('resnet_v2_50', 'nets.resnet_v2:resnet_v2_50',
           'nets.resnet_utils:resnet_arg_scope', 224, 1001, 'inception',
-          ['resnet_v2_50/logits'], min_image_size=32,
+          ['resnet_v2_50/logits'], min_image_size=32, eval_image_size=299,
           checkpoint_url=_DOWNLOAD + 'resnet_v2_50_2017_04_14.tar.gz',
           checkpoint_file='resnet_v2_50.ckpt', top1=75.6, top5=92.8,
           keras_twin='ResNet50V2'),
     _spec('resnet_v2_101', 'nets.resnet_v2:resnet_v2_101',
           'nets.resnet_utils:resnet_arg_scope', 224, 1001, 'inception',
-          ['resnet_v2_101/logits'], min_image_size=32,
+          ['resnet_v2_101/logits'], min_image_size=32, eval_image_size=299,
           checkpoint_url=_DOWNLOAD + 'resnet_v2_101_2017_04_14.tar.gz',
           checkpoint_file='resnet_v2_101.ckpt', top1=77.0, top5=93.7,
           keras_twin='ResNet101V2'),
     _spec('resnet_v2_152', 'nets.resnet_v2:resnet_v2_152',
           'nets.resnet_utils:resnet_arg_scope', 224, 1001, 'inception',
-          ['resnet_v2_152/logits'], min_image_size=32,
+          ['resnet_v2_152/logits'], min_image_size=32, eval_image_size=299,
           checkpoint_url=_DOWNLOAD + 'resnet_v2_152_2017_04_14.tar.gz',
           checkpoint_file='resnet_v2_152.ckpt', top1=77.8, top5=94.1,
           keras_twin='ResNet152V2'),
     _spec('resnet_v2_200', 'nets.resnet_v2:resnet_v2_200',
           'nets.resnet_utils:resnet_arg_scope', 224, 1001, 'inception',
-          ['resnet_v2_200/logits'], min_image_size=32),
+          ['resnet_v2_200/logits'], min_image_size=32, eval_image_size=299),
     # --- MobileNet v1 -------------------------------------------------------
     _spec('mobilenet_v1', 'nets.mobilenet_v1:mobilenet_v1',
           'nets.mobilenet_v1:mobilenet_v1_arg_scope', 224, 1001, 'inception',
@@ -334,6 +368,64 @@ if len(REGISTRY) != len(_REGISTRY_ROWS):
 def names():
   """All registered network names, in registry order."""
   return list(REGISTRY)
+
+
+class _RegistryView(collections.abc.Mapping):
+  """Read-only name -> function view of REGISTRY (research/slim's maps).
+
+  Functions are imported on lookup, as get_network_fn does, so iterating
+  the names or testing `in` imports no network module.
+  """
+
+  def __init__(self, what, load):
+    self._what = what
+    self._load = load
+
+  def __getitem__(self, name):
+    if not isinstance(name, str) or name not in REGISTRY:
+      raise KeyError(name)
+    return self._load(REGISTRY[name])
+
+  def __iter__(self):
+    return iter(REGISTRY)
+
+  def __len__(self):
+    return len(REGISTRY)
+
+  def __contains__(self, name):
+    return isinstance(name, str) and name in REGISTRY
+
+  def __setitem__(self, name, value):
+    raise TypeError(f'nets_factory.{self._what} is a read-only view of the '
+                    f'registry; to add {name!r}, add a row to '
+                    'nets_factory._REGISTRY_ROWS.')
+
+  def __delitem__(self, name):
+    self.__setitem__(name, None)
+
+  def __repr__(self):
+    return f'<nets_factory.{self._what}: {len(self)} networks>'
+
+
+def _variant_builder(spec):
+  """The builder of `spec` with its variant's arguments bound.
+
+  A row without arguments gives the builder itself (`networks_map['vgg_16']
+  is vgg.vgg_16`, as in research/slim).
+  """
+  builder = spec.load_builder()
+  if not spec.builder_kwargs:
+    return builder
+  bound = functools.partial(builder, **spec.kwargs)
+  functools.update_wrapper(bound, builder)
+  bound.default_image_size = spec.default_image_size
+  return bound
+
+
+# research/slim's public maps: code that iterates them or looks a name up
+# keeps working; the registry stays the only table behind them.
+networks_map = _RegistryView('networks_map', _variant_builder)
+arg_scopes_map = _RegistryView('arg_scopes_map', NetSpec.load_arg_scope)
 
 
 def unknown_name_error(kind, name, valid):

@@ -1,4 +1,4 @@
-"""LeNet preprocessing: crop or pad to size, then research/slim's (v - 128) / 128.
+"""LeNet preprocessing: crop or pad to size, then (v - 128) / 128.
 
 The scaling is research/slim's, so a LeNet trained with either code base
 evaluates with the other: pixel value v in 0..255 maps to (v - 128) / 128,

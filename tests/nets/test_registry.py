@@ -131,3 +131,57 @@ def test_every_manifest_has_a_registry_row():
   from slim_zoo.nets import manifests as package_manifests
   files = [n for n in package_manifests.names() if not n.startswith('extra_')]
   assert sorted(files) == sorted(NAMES)
+
+
+def test_networks_map_and_arg_scopes_map_are_read_only_registry_views():
+  import subprocess
+  import sys
+  for view in (nets_factory.networks_map, nets_factory.arg_scopes_map):
+    assert list(view) == NAMES and len(view) == len(NAMES)
+    assert 'vgg_16' in view and 'vgg_17' not in view and 3 not in view
+    with pytest.raises(KeyError):
+      view['vgg_17']  # pylint: disable=pointless-statement
+    with pytest.raises(TypeError, match='read-only view of the registry'):
+      view['my_net'] = len
+    with pytest.raises(TypeError, match='read-only view of the registry'):
+      del view['vgg_16']
+  assert 'my_net' not in nets_factory.REGISTRY
+  from slim_zoo.nets import mobilenet_v1, resnet_utils, vgg
+  # research/slim: name -> the builder function and its arg-scope function.
+  assert nets_factory.networks_map['vgg_16'] is vgg.vgg_16
+  assert nets_factory.arg_scopes_map['vgg_16'] is vgg.vgg_arg_scope
+  assert (nets_factory.arg_scopes_map['resnet_v2_50'] is
+          resnet_utils.resnet_arg_scope)
+  # A variant row gives its builder with the variant's arguments bound.
+  fn = nets_factory.networks_map['mobilenet_v1_075']
+  assert fn.func is mobilenet_v1.mobilenet_v1
+  assert fn.keywords == {'depth_multiplier': 0.75}
+  assert fn.default_image_size == 224
+  # Iterating and `in` import no network module (the views load lazily).
+  code = ('import sys; from slim_zoo.nets import nets_factory as f; '
+          'n = list(f.networks_map) + list(f.arg_scopes_map); '
+          'assert "lenet" in f.networks_map; '
+          'print(len(n), sorted(m for m in sys.modules '
+          'if m.startswith("slim_zoo.nets.") and m.split(".")[2] not in '
+          '("nets_factory", "compat")))')
+  out = subprocess.run([sys.executable, '-c', code], check=True,
+                       capture_output=True, text=True).stdout.split()
+  assert out == [str(2 * len(NAMES)), '[]']
+
+
+def test_eval_recipe_of_the_published_checkpoints():
+  # research/slim README footnote: ResNet V2 checkpoints use Inception
+  # preprocessing at 299; its VGG / ResNet v1 checkpoints have 1000 classes.
+  for depth in (50, 101, 152, 200):
+    spec = nets_factory.get_spec(f'resnet_v2_{depth}')
+    assert spec.eval_recipe == nets_factory.EvalRecipe('inception', 299, 0)
+    assert spec.default_image_size == 224  # training keeps 224
+  assert nets_factory.get_spec('vgg_16').eval_recipe == (
+      nets_factory.EvalRecipe('vgg', 224, 1))
+  assert nets_factory.get_spec('inception_v3').eval_recipe == (
+      nets_factory.EvalRecipe('inception', 299, 0))
+  assert nets_factory.get_spec('nasnet_large').eval_recipe.image_size == 331
+  others = [n for n in NAMES if not n.startswith('resnet_v2_')]
+  for name in others:
+    spec = nets_factory.get_spec(name)
+    assert spec.eval_recipe.image_size == spec.default_image_size, name
