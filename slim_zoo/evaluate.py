@@ -151,7 +151,7 @@ def build_eval_graph(cfg, dataset):
   preprocessing_fn = preprocessing_factory.get_preprocessing(
       cfg.preprocessing_name or spec.preprocessing, is_training=False,
       use_grayscale=cfg.use_grayscale)
-  size = cfg.eval_image_size or spec.default_image_size
+  size = eval_image_size(cfg)
   with tf.device('/cpu:0'):
     data = input_pipeline.build_dataset(
         dataset, preprocessing_fn,
@@ -176,6 +176,32 @@ def build_eval_graph(cfg, dataset):
           'in_top5': in_top5, 'global_step': global_step,
           'saver': tf.train.Saver(restore), 'restore': restore,
           'image_size': size}
+
+
+def eval_image_size(cfg):
+  """The input size to evaluate at when --eval_image_size is not given.
+
+  A checkpoint written by this zoo's training script is evaluated at the size
+  it was trained at (its train_config.json). Otherwise the registry's
+  evaluation recipe of the published checkpoint applies: usually its
+  default_image_size, but 299 for resnet_v2_*, whose published checkpoints
+  research/slim trained and evaluated at 299.
+
+  Returns:
+    int, the height and width of the evaluation images.
+  """
+  if cfg.eval_image_size:
+    return cfg.eval_image_size
+  spec = nets_factory.get_spec(cfg.model_name)
+  trained = _train_config(_checkpoint_dir(cfg.checkpoint_path))
+  if trained.get('model_name') == spec.name:
+    return trained.get('train_image_size') or spec.default_image_size
+  return spec.eval_recipe.image_size
+
+
+def _checkpoint_dir(checkpoint_path):
+  path = checkpoint_path or ''
+  return path if os.path.isdir(path) else os.path.dirname(path)
 
 
 def check_fits_checkpoint(cfg, ops, checkpoint):
@@ -308,14 +334,20 @@ def evaluate(cfg):
   return results
 
 
-def _final_step(train_dir):
-  """--max_number_of_steps of the training run in `train_dir`, if known."""
+def _train_config(train_dir):
+  """The train_config.json of the training run in `train_dir`, or {}."""
   path = os.path.join(train_dir, TRAIN_CONFIG_FILENAME)
   try:
     with open(path) as f:
-      return json.load(f).get('max_number_of_steps')
+      config = json.load(f)
   except (OSError, ValueError):
-    return None
+    return {}
+  return config if isinstance(config, dict) else {}
+
+
+def _final_step(train_dir):
+  """--max_number_of_steps of the training run in `train_dir`, if known."""
+  return _train_config(train_dir).get('max_number_of_steps')
 
 
 def evaluate_loop(cfg, on_result=None):

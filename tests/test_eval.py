@@ -269,3 +269,39 @@ def test_misfit_message_names_eval_image_size(train_dir, digits_dir,
                      '--labels_offset it was trained with'):
     eval_lib.evaluate(_config(train_dir, digits_dir, tmp_path,
                               labels_offset=1))
+
+
+def test_eval_image_size_defaults_to_the_published_recipe(tmp_path):
+  # research/slim's README: ResNet v2 checkpoints are evaluated at 299.
+  def size(model_name, checkpoint_path=str(tmp_path), **overrides):
+    return eval_lib.eval_image_size(eval_lib.EvalConfig(
+        checkpoint_path=checkpoint_path, eval_dir=str(tmp_path),
+        model_name=model_name, dataset_name='imagenet', dataset_dir='',
+        **overrides))
+
+  for name in ('resnet_v2_50', 'resnet_v2_101', 'resnet_v2_152',
+               'resnet_v2_200'):
+    assert size(name) == 299
+  assert size('resnet_v1_50') == size('vgg_16') == 224
+  assert size('inception_v3') == 299 and size('nasnet_large') == 331
+  assert size('resnet_v2_50', eval_image_size=224) == 224  # the flag wins
+  # A checkpoint of our own training run: the size it was trained at.
+  run = tmp_path / 'run'
+  run.mkdir()
+  (run / eval_lib.TRAIN_CONFIG_FILENAME).write_text(json.dumps(
+      {'model_name': 'resnet_v2_50', 'train_image_size': None}))
+  assert size('resnet_v2_50', str(run)) == 224
+  assert size('resnet_v2_50', str(run / 'model.ckpt-5')) == 224
+  (run / eval_lib.TRAIN_CONFIG_FILENAME).write_text(json.dumps(
+      {'model_name': 'resnet_v2_50', 'train_image_size': 256}))
+  assert size('resnet_v2_50', str(run)) == 256
+  assert size('resnet_v2_101', str(run)) == 299  # another network's run
+
+
+def test_eval_graph_is_built_at_the_resolved_size(train_dir, digits_dir,
+                                                  tmp_path):
+  cfg = _config(train_dir, digits_dir, tmp_path)
+  dataset = eval_lib._build(cfg)
+  with tf.Graph().as_default():
+    ops = eval_lib.build_eval_graph(cfg, dataset)
+  assert ops['image_size'] == 28

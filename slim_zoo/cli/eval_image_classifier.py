@@ -43,8 +43,11 @@ def define_flags():
     flags.DEFINE_string('eval_dir', '/tmp/tfmodel/',
                         'Directory for the evaluation summaries and JSON.')
     flags.DEFINE_integer('eval_image_size', None,
-                         'Evaluation image size; None takes the registry '
-                         'default.')
+                         'Evaluation image size; None takes the training '
+                         'run\'s size (its train_config.json), else the '
+                         'registry\'s size for the published checkpoint '
+                         '(resnet_v2_*: 299, as research/slim evaluated '
+                         'them).')
     flags.DEFINE_integer('max_num_batches', None,
                          'Evaluate at most this many batches (None = whole '
                          'split).')
