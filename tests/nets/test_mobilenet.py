@@ -6,6 +6,7 @@ without running them, except for the hard-swish values and one short
 training run per family.
 """
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -191,19 +192,24 @@ def test_final_endpoint_stops_early():
 
 def test_specs_are_derived_not_mutated():
   large = mobilenet_v3.V3_LARGE
-  snapshot = tuple(dataclasses.astuple(op) for op in large)
+  snapshot = copy.deepcopy(large)
   minimal = mobilenet_v3.minimalistic(large)
-  assert tuple(dataclasses.astuple(op) for op in large) == snapshot
-  assert any(getattr(op, 'squeeze_excite', False) for op in large)
-  assert not any(getattr(op, 'squeeze_excite', False) for op in minimal)
-  assert {op.kernel_size for op in minimal
+  fixed = lib.with_fixed_last_layer(large)
+  _build(mobilenet_v3.large, use_groupnorm=True,
+         finegrain_classification_mode=True, depth_multiplier=0.5)
+  assert large == snapshot
+  assert any(getattr(op, 'squeeze_excite', False) for op in large['spec'])
+  assert not any(getattr(op, 'squeeze_excite', False)
+                 for op in minimal['spec'])
+  assert {op.kernel_size for op in minimal['spec']
           if isinstance(op, ExpandedConv)} == {(3, 3)}
   assert not any(getattr(op, 'activation_fn', None) is conv_blocks.hard_swish
-                 for op in minimal)
-  fixed = lib.with_fixed_last_layer(large)
-  assert not fixed[-1].scale_depth and large[-1].scale_depth
+                 for op in minimal['spec'])
+  assert minimal['defaults'] == large['defaults']
+  assert minimal['defaults'] is not large['defaults']
+  assert not fixed['spec'][-1].scale_depth and large['spec'][-1].scale_depth
   with pytest.raises(dataclasses.FrozenInstanceError):
-    large[0].num_outputs = 8
+    large['spec'][0].num_outputs = 8
 
 
 def test_unknown_batch_and_spatial_size():
@@ -275,3 +281,202 @@ def test_short_training_run_reduces_loss(fn, module):
   losses = _train(build)
   assert np.all(np.isfinite(losses))
   assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:2]), losses
+
+
+def _conv2d_depths(graph):
+  return [o.outputs[0].shape.as_list()[-1] for o in graph.get_operations()
+          if o.type == 'Conv2D']
+
+
+def test_depth_multiplier_and_op_are_research_slims():
+  params = {'num_outputs': 32, 'stride': 2}
+  assert lib.depth_multiplier(params, 0.35) is None  # scales in place
+  assert params == {'num_outputs': 16, 'stride': 2}  # 11.2 -> 8 < 0.9 x 11.2
+  params = {'num_outputs': 320}
+  lib.depth_multiplier(params, 0.1, divisible_by=8, min_depth=48, extra=1)
+  assert params == {'num_outputs': 48}
+  params = {'kernel_size': [3, 3]}
+  lib.depth_multiplier(params, 0.5)
+  assert params == {'kernel_size': [3, 3]}
+  with slim.arg_scope([lib.depth_multiplier], divisible_by=16):
+    params = {'num_outputs': 24}
+    lib.depth_multiplier(params, 1.0)
+  assert params == {'num_outputs': 32}
+
+  layer = lib.op(slim.conv2d, kernel_size=[1, 1], num_outputs=8)
+  assert layer.op is slim.conv2d
+  assert layer.params == {'kernel_size': [1, 1], 'num_outputs': 8}
+  assert layer.multiplier_func is lib.depth_multiplier
+  assert isinstance(layer, lib._Op)
+  custom = lib.op(slim.conv2d, num_outputs=8, multiplier_transform=print)
+  assert custom.multiplier_func is print and 'multiplier_transform' not in (
+      custom.params)
+
+
+def test_op_layers_in_an_edited_copy_of_v2_def():
+  # research/slim's mobilenet_v2_test.testMultiplier: the first layer's own
+  # multiplier_func undoes the 0.1 (16 / 0.1 = 160); the others follow
+  # max(8, depth x 0.1) and expansion 6 (8 x 6 = 48).
+  def inverse_multiplier(output_params, multiplier):
+    output_params['num_outputs'] = int(output_params['num_outputs'] /
+                                       multiplier)
+  v2_def = copy.deepcopy(mobilenet_v2.V2_DEF)
+  v2_def['spec'][0] = lib.op(slim.conv2d, kernel_size=(3, 3), stride=2,
+                             multiplier_func=inverse_multiplier,
+                             num_outputs=16)
+  graph, _, end_points = _build(mobilenet_v2.mobilenet_base,
+                                conv_defs=v2_def, depth_multiplier=0.1)
+  assert _conv2d_depths(graph)[:5] == [160, 8, 48, 8, 48]
+  assert end_points['layer_1'].shape.as_list() == [1, 32, 32, 160]
+  # Same variable names as the published first layer.
+  assert _variables(graph)['MobilenetV2/Conv/weights'] == [3, 3, 3, 160]
+  assert 'MobilenetV2/Conv/BatchNorm/gamma' in _variables(graph)
+  assert isinstance(mobilenet_v2.V2_DEF['spec'][0], Conv)  # copy edited
+
+
+def test_v2_def_is_a_dict_of_defaults_and_spec():
+  spec = dict(mobilenet_v2.V2_DEF)
+  assert isinstance(spec['defaults'], dict) and len(spec['spec']) == 19
+  spec['defaults'] = dict(spec['defaults'])
+  spec['defaults'].update({(slim.batch_norm,): {'center': True,
+                                                'scale': False}})
+  graph, _, end_points = _build(lib.mobilenet, conv_defs=spec)
+  # research/slim's count: all but the first two and the last layer have
+  # two full convolutions, plus the logits.
+  assert len(_conv2d_depths(graph)) == len(spec['spec']) * 2 - 2
+  for i in range(2, 17):
+    assert f'layer_{i}/depthwise_output' in end_points
+  names = _variables(graph)
+  assert 'Mobilenet/Conv/BatchNorm/beta' in names
+  assert 'Mobilenet/Conv/BatchNorm/gamma' not in names  # the edited default
+  assert mobilenet_v2.V2_DEF['defaults'][(slim.batch_norm,)]['scale']
+
+
+def test_depth_multiplier_arg_scope_sets_min_depth_of_the_net():
+  # research/slim's testDivisibleByWithArgScope: every depth below 32 is
+  # raised to 32 (expansions 32 x 6 = 192, last layer 1280 x 0.1 = 128).
+  graph = tf.Graph()
+  with graph.as_default():
+    images = tf.placeholder(tf.float32, [1, 32, 32, 3])
+    with slim.arg_scope([lib.depth_multiplier], min_depth=32):
+      mobilenet_v2.mobilenet(images, conv_defs=mobilenet_v2.V2_DEF,
+                             depth_multiplier=0.1)
+  assert set(_conv2d_depths(graph)) == {32, 192, 128, 1001}
+
+
+@pytest.mark.parametrize('module', [mobilenet_v2, mobilenet_v3])
+def test_training_scope_is_training_none_leaves_modes_out(module):
+  batch_norm = slim.arg_scope_func_key(slim.batch_norm)
+  dropout = slim.arg_scope_func_key(slim.dropout)
+  scope = module.training_scope(is_training=None)
+  assert 'is_training' not in scope[batch_norm]
+  assert 'is_training' not in scope.get(dropout, {})
+  assert scope[batch_norm]['decay'] == 0.997
+  assert module.training_scope(is_training=False)[batch_norm][
+      'is_training'] is False
+  assert module.training_scope()[batch_norm]['is_training'] is True
+  # Builds under it, the caller's own scope then deciding the mode.
+  graph = tf.Graph()
+  with graph.as_default():
+    images = tf.placeholder(tf.float32, [1, 32, 32, 3])
+    with slim.arg_scope(scope), slim.arg_scope([slim.batch_norm],
+                                               is_training=False):
+      lib.mobilenet(images, conv_defs=TINY, num_classes=3)
+    assert not tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+
+
+def test_squeeze_excite_gate_uses_research_slims_constant():
+  x = np.array([-4.0, -3.0, -1.5, 0.0, 0.5, 1.0, 2.9, 3.0, 7.0], np.float32)
+  with tf.Graph().as_default(), tf.Session() as sess:
+    gate = sess.run(conv_blocks.hard_sigmoid(tf.constant(x)))
+  expected = np.clip(x.astype(np.float64) + 3.0, 0.0, 6.0) * 0.16667
+  np.testing.assert_allclose(gate, expected, rtol=1e-6, atol=0)
+  # Exactly 1/6 would be off by 2e-5 relative: the test can tell them apart.
+  assert not np.allclose(gate, expected / (6 * 0.16667), rtol=1e-6, atol=0)
+
+
+def test_squeeze_excite_end_point_matches_numpy():
+  spec = (Conv(16, stride=1, activation_fn=None),
+          ExpandedConv(16, expansion_factor=1, squeeze_excite=True,
+                       activation_fn=None))
+  rng = np.random.RandomState(1)
+  images = rng.normal(0, 1, (2, 6, 6, 3)).astype(np.float32)
+  graph = tf.Graph()
+  with graph.as_default():
+    tf.set_random_seed(1)
+    with slim.arg_scope([slim.conv2d], weights_initializer=(
+        tf.truncated_normal_initializer(stddev=0.5)),
+                        biases_initializer=tf.random_normal_initializer()):
+      _, end_points = lib.mobilenet_base(tf.constant(images), conv_defs=spec,
+                                         scope='S')
+    excited = graph.get_tensor_by_name(
+        'S/expanded_conv/squeeze_excite/mul:0')
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      values = sess.run({
+          'in': end_points['layer_2/depthwise_output'], 'out': excited,
+          **{v.op.name: v for v in tf.global_variables()
+             if 'squeeze_excite' in v.op.name}})
+  se = 'S/expanded_conv/squeeze_excite/'
+  pooled = values['in'].astype(np.float64).mean(axis=(1, 2))
+  squeeze = np.maximum(pooled @ values[se + 'Conv/weights'][0, 0]
+                       + values[se + 'Conv/biases'], 0.0)
+  excite = (squeeze @ values[se + 'Conv_1/weights'][0, 0]
+            + values[se + 'Conv_1/biases'])
+  gate = np.clip(excite + 3.0, 0.0, 6.0) * 0.16667
+  expected = values['in'] * gate[:, None, None, :]
+  assert np.any((gate > 0) & (gate < 1))  # the linear part is used
+  np.testing.assert_allclose(values['out'], expected, rtol=2e-6, atol=1e-7)
+
+
+_V3_VARIANTS = {
+    'large': mobilenet_v3.large, 'small': mobilenet_v3.small,
+    'large_minimalistic': mobilenet_v3.large_minimalistic,
+    'small_minimalistic': mobilenet_v3.small_minimalistic,
+    'edge_tpu': mobilenet_v3.edge_tpu,
+    'edge_tpu_075': mobilenet_v3.edge_tpu_075,
+}
+
+
+@pytest.mark.parametrize('use_groupnorm', [False, True])
+@pytest.mark.parametrize('name', sorted(_V3_VARIANTS))
+def test_every_v3_variant_builds_with_and_without_group_norm(name,
+                                                             use_groupnorm):
+  graph, logits, _ = _build(_V3_VARIANTS[name], shape=(1, 32, 32, 3),
+                            use_groupnorm=use_groupnorm)
+  assert logits.shape.as_list() == [1, 1001]
+  names = _variables(graph)
+  scope = 'MobilenetEdgeTPU' if name.startswith('edge') else 'MobilenetV3'
+  norm = 'GroupNorm' if use_groupnorm else 'BatchNorm'
+  other = 'BatchNorm' if use_groupnorm else 'GroupNorm'
+  assert not any(f'/{other}/' in n for n in names)
+  # research/slim's names: slim.group_norm's scope 'GroupNorm' holding
+  # 'beta' and 'gamma' where batch norm has 'BatchNorm/...'.
+  assert f'{scope}/Conv/{norm}/gamma' in names
+  assert f'{scope}/expanded_conv/project/{norm}/beta' in names
+  assert f'{scope}/expanded_conv_1/expand/{norm}/gamma' in names
+  moving = [n for n in names if 'moving_' in n]
+  assert bool(moving) != use_groupnorm
+
+
+def test_group_norm_variable_names_and_groups_of_v3_small():
+  graph, _, _ = _build(mobilenet_v3.small, shape=(1, 32, 32, 3),
+                       use_groupnorm=True, groups=4)
+  names = _variables(graph)
+  # Layer 2 is a squeeze-excite block on 16 channels: no expansion (16 x 1),
+  # a normalized depthwise, un-normalized squeeze-excite convolutions.
+  assert names['MobilenetV3/Conv/GroupNorm/gamma'] == [16]
+  assert names['MobilenetV3/expanded_conv/depthwise/GroupNorm/beta'] == [16]
+  assert names['MobilenetV3/expanded_conv/squeeze_excite/Conv/biases'] == [8]
+  assert not any(n.startswith('MobilenetV3/expanded_conv/squeeze_excite/')
+                 and 'GroupNorm' in n for n in names)
+  assert names['MobilenetV3/expanded_conv_1/expand/GroupNorm/gamma'] == [72]
+  assert names['MobilenetV3/Conv_2/biases'] == [1024]  # last layer: biases
+  assert 'MobilenetV3/Conv_2/GroupNorm/gamma' not in names
+  with graph.as_default():
+    # The norm's scale and offset are reshaped to the requested 4 groups of
+    # 4 channels.
+    shapes = {tuple(o.outputs[0].shape.as_list()) for o in
+              graph.get_operations() if o.type == 'Reshape' and
+              o.name.startswith('MobilenetV3/Conv/GroupNorm/')}
+  assert (1, 1, 1, 4, 4) in shapes

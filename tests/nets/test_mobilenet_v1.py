@@ -188,3 +188,59 @@ def test_short_training_run_reduces_loss():
   losses = _train(build)
   assert np.all(np.isfinite(losses))
   assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:2]), losses
+
+
+def _model_parameters(graph):
+  with graph.as_default():
+    return sum(v.shape.num_elements() for v in slim.get_model_variables())
+
+
+def test_base_composes_with_callers_arg_scope():
+  # research/slim's count for this scope (its mobilenet_v1_test): tf_slim's
+  # batch norm has offset and no scale unless the caller's scope asks.
+  graph = tf.Graph()
+  with graph.as_default():
+    images = tf.placeholder(tf.float32, [1, 64, 64, 3])
+    with slim.arg_scope([slim.conv2d, slim.separable_conv2d],
+                        normalizer_fn=slim.batch_norm):
+      mobilenet_v1.mobilenet_v1_base(images)
+  assert _model_parameters(graph) == 3217920
+  names = _variables(graph)
+  assert 'MobilenetV1/Conv2d_0/BatchNorm/beta' in names
+  assert 'MobilenetV1/Conv2d_0/BatchNorm/gamma' not in names
+
+  # A caller without a normalizer gets biases, as with research/slim.
+  graph = tf.Graph()
+  with graph.as_default():
+    images = tf.placeholder(tf.float32, [1, 64, 64, 3])
+    with slim.arg_scope([slim.conv2d, slim.separable_conv2d],
+                        normalizer_fn=None):
+      mobilenet_v1.mobilenet_v1_base(images,
+                                     final_endpoint='Conv2d_1_pointwise')
+  assert _variables(graph)['MobilenetV1/Conv2d_1_pointwise/biases'] == [64]
+  assert not any('BatchNorm' in n for n in _variables(graph))
+
+
+def test_published_layers_with_and_without_arg_scope():
+  graph_plain, _, _ = _classifier(num_classes=1001)
+  graph = tf.Graph()
+  with graph.as_default():
+    images = tf.placeholder(tf.float32, [1, 64, 64, 3])
+    with slim.arg_scope(mobilenet_v1.mobilenet_v1_arg_scope()):
+      mobilenet_v1.mobilenet_v1(images, num_classes=1001)
+  names = _variables(graph)
+  assert names == _variables(graph_plain)
+  assert names['MobilenetV1/Conv2d_13_pointwise/BatchNorm/gamma'] == [1024]
+  # 3,217,920 plus one scale per normalized channel (10,944) plus the
+  # logits (1024 x 1001 weights and 1001 biases).
+  assert _model_parameters(graph) == 3217920 + 10944 + 1024 * 1001 + 1001
+
+
+def test_arg_scope_is_training_none_leaves_batch_norm_mode_out():
+  key = slim.arg_scope_func_key(slim.batch_norm)
+  scope = mobilenet_v1.mobilenet_v1_arg_scope(is_training=None)
+  assert 'is_training' not in scope[key]
+  assert scope[key]['scale'] and scope[key]['center']
+  assert mobilenet_v1.mobilenet_v1_arg_scope(is_training=False)[key][
+      'is_training'] is False
+  assert mobilenet_v1.mobilenet_v1_arg_scope()[key]['is_training'] is True
