@@ -320,9 +320,12 @@ class DeploymentConfig:
     """A tf.ConfigProto for a local session that can run this deployment.
 
     It allows soft placement (GPU clones run on the CPU when there is no
-    GPU; CPU-only ops may sit inside a GPU clone scope) and, with
-    separate_cpu_devices, asks for `num_clones` CPU devices. With a gRPC
-    cluster the devices come from the servers' own config instead.
+    GPU; CPU-only ops may sit inside a GPU clone scope) and, with several
+    CPU clones, asks for `num_clones` CPU devices: needed with
+    separate_cpu_devices, and unused (logical devices cost nothing) but
+    kept otherwise, so the sessions of the training script are the same
+    whichever placement built the graph. With a gRPC cluster the devices
+    come from the servers' own config instead.
 
     Args:
       **kwargs: more ConfigProto fields (e.g. log_device_placement=True).
@@ -331,7 +334,7 @@ class DeploymentConfig:
       A tf.ConfigProto.
     """
     kwargs.setdefault('allow_soft_placement', True)
-    if self._separate_cpu_devices and self._num_clones > 1:
+    if self._clone_on_cpu and self._num_clones > 1:
       kwargs.setdefault('device_count', {'CPU': self._num_clones})
     return tf.ConfigProto(**kwargs)
 

@@ -160,9 +160,8 @@ def test_session_config():
   proto = config.session_config(log_device_placement=True)
   assert proto.device_count['CPU'] == 3
   assert proto.allow_soft_placement and proto.log_device_placement
-  for kwargs in ({'num_clones': 2}, {'num_clones': 2, 'clone_on_cpu': True}):
-    proto = model_deploy.DeploymentConfig(**kwargs).session_config()
-    assert 'CPU' not in proto.device_count
+  proto = model_deploy.DeploymentConfig(num_clones=2).session_config()
+  assert 'CPU' not in proto.device_count
 
 
 def _tiny_model_fn():
