@@ -18,6 +18,11 @@ included) and reports top-1 accuracy (`eval/Accuracy`) and top-5 recall
 (`eval/Recall_5`): printed, written as TensorBoard summaries to --eval_dir and
 as JSON (eval_results.json) beside them. With --moving_average_decay the
 moving averages kept by training are evaluated instead of the raw weights.
+
+Without --eval_image_size, a checkpoint of this zoo's training script is
+evaluated at the size it was trained at, any other at the registry's
+evaluation size of the published checkpoint (299 for resnet_v2_*, which
+research/slim trained and evaluated at 299).
 """
 
 import dataclasses
