@@ -529,8 +529,12 @@ def _save_config(train_dir, cfg):
 
 def deployment_config(cfg):
   """model_deploy.DeploymentConfig of the run."""
+  # --clone_on_cpu clones each get a CPU device of their own (the session
+  # is configured with that many), so they run in parallel; research/slim
+  # put them all on /device:CPU:0.
   return model_deploy.DeploymentConfig(
       num_clones=cfg.num_clones, clone_on_cpu=cfg.clone_on_cpu,
+      separate_cpu_devices=cfg.clone_on_cpu,
       replica_id=cfg.task, num_replicas=cfg.worker_replicas,
       num_ps_tasks=cfg.num_ps_tasks)
 
