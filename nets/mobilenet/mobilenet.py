@@ -415,7 +415,7 @@ def mobilenet(images, conv_defs, num_classes=1001, is_training=False,
               depth_multiplier=1.0, min_depth=None, divisible_by=None,
               finegrain_classification_mode=False, output_stride=None,
               use_explicit_padding=False, final_endpoint=None,
-              base_only=False, dropout_keep_prob=0.8,
+              base_only=False, dropout_keep_prob=None,
               prediction_fn=slim.softmax, reuse=None, scope='Mobilenet'):
   """MobileNet classifier: `conv_defs`, global pool, dropout, 1x1 logits.
 
@@ -436,7 +436,9 @@ def mobilenet(images, conv_defs, num_classes=1001, is_training=False,
     final_endpoint: stop at this 'layer_<i>' and return the base features
       (implies `base_only`).
     base_only: return the features of the last op, without pooling or head.
-    dropout_keep_prob: fraction of pooled features kept during training.
+    dropout_keep_prob: fraction of pooled features kept during training;
+      None means the caller's arg scope on `slim.dropout` (as
+      `training_scope(dropout_keep_prob=...)` sets), else 0.8.
     prediction_fn: maps logits to predictions.
     reuse: whether to reuse the scope's variables.
     scope: variable scope.
@@ -465,8 +467,13 @@ def mobilenet(images, conv_defs, num_classes=1001, is_training=False,
         return net, end_points
       dropout_args = {} if is_training is None else {
           'is_training': is_training}
-      net = slim.dropout(net, keep_prob=dropout_keep_prob, scope='Dropout',
-                         **dropout_args)
+      if dropout_keep_prob is not None:
+        dropout_args['keep_prob'] = dropout_keep_prob
+      elif 'keep_prob' not in slim.current_arg_scope().get(
+          slim.arg_scope_func_key(slim.dropout), {}):
+        # tf_slim's own default (0.5) is not MobileNet's.
+        dropout_args['keep_prob'] = _DROPOUT_KEEP_PROB
+      net = slim.dropout(net, scope='Dropout', **dropout_args)
       # 'Conv2d_1c_1x1' is the published checkpoints' name for the logits.
       logits = slim.conv2d(net, num_classes, [1, 1], activation_fn=None,
                            normalizer_fn=None,
@@ -496,8 +503,11 @@ def variant(name, builder, **defaults):
   return fn
 
 
+_DROPOUT_KEEP_PROB = 0.8
+
+
 def training_scope(is_training=True, weight_decay=0.00004, stddev=0.09,
-                   bn_decay=0.997):
+                   dropout_keep_prob=_DROPOUT_KEEP_PROB, bn_decay=0.997):
   """Training knobs of the MobileNet v2/v3 family (architecture is in specs).
 
   Args:
@@ -508,6 +518,8 @@ def training_scope(is_training=True, weight_decay=0.00004, stddev=0.09,
       are not regularized).
     stddev: standard deviation of the truncated-normal initializer; a
       negative value selects Xavier initialization.
+    dropout_keep_prob: default fraction of pooled features kept by the
+      head's dropout.
     bn_decay: moving-average decay of the batch-norm statistics.
 
   Returns:
@@ -523,7 +535,7 @@ def training_scope(is_training=True, weight_decay=0.00004, stddev=0.09,
                       weights_initializer=initializer), \
       slim.arg_scope([mobilenet, mobilenet_base], is_training=is_training), \
       slim.arg_scope([slim.batch_norm], decay=bn_decay, **mode), \
-      slim.arg_scope([slim.dropout], **mode), \
+      slim.arg_scope([slim.dropout], keep_prob=dropout_keep_prob, **mode), \
       slim.arg_scope([slim.conv2d],
                      weights_regularizer=slim.l2_regularizer(weight_decay)), \
       slim.arg_scope([slim.separable_conv2d], weights_regularizer=None) as sc:

@@ -8,6 +8,7 @@ training run per family.
 
 import copy
 import dataclasses
+import inspect
 
 import numpy as np
 import pytest
@@ -303,6 +304,9 @@ def test_depth_multiplier_and_op_are_research_slims():
     lib.depth_multiplier(params, 1.0)
   assert params == {'num_outputs': 32}
 
+  assert list(inspect.signature(lib.depth_multiplier).parameters) == [
+      'output_params', 'multiplier', 'divisible_by', 'min_depth',
+      'unused_kwargs']
   layer = lib.op(slim.conv2d, kernel_size=[1, 1], num_outputs=8)
   assert layer.op is slim.conv2d
   assert layer.params == {'kernel_size': [1, 1], 'num_outputs': 8}
@@ -375,6 +379,12 @@ def test_training_scope_is_training_none_leaves_modes_out(module):
   assert module.training_scope(is_training=False)[batch_norm][
       'is_training'] is False
   assert module.training_scope()[batch_norm]['is_training'] is True
+  # research/slim's signature, positional order included.
+  assert list(inspect.signature(module.training_scope).parameters) == [
+      'is_training', 'weight_decay', 'stddev', 'dropout_keep_prob',
+      'bn_decay']
+  assert module.training_scope(True, 0.0, 0.09, 0.9)[dropout][
+      'keep_prob'] == 0.9
   # Builds under it, the caller's own scope then deciding the mode.
   graph = tf.Graph()
   with graph.as_default():
