@@ -61,9 +61,12 @@ if [[ -n "${DATASET_DIR}" ]]; then
   dataset_flags+=(--dataset_dir="${DATASET_DIR}"
                   --num_calibration_images="${NUM_CALIBRATION_IMAGES}")
 fi
+# The inference graph is part of the set: --export_dir replaces the whole
+# directory at once, and keeps only what the new set holds.
 recipe_py export_inference_graph.py "${model_flags[@]}" \
   ${dataset_flags[@]+"${dataset_flags[@]}"} \
-  --checkpoint_path="${CHECKPOINT_PATH}" --export_dir="${EXPORT_DIR}"
+  --checkpoint_path="${CHECKPOINT_PATH}" --export_dir="${EXPORT_DIR}" \
+  --output_file="${EXPORT_DIR}/${MODEL_NAME}_inf_graph.pb"
 
 echo
 echo "${RECIPE_NAME}: done. Files in ${EXPORT_DIR}:"

@@ -29,6 +29,7 @@ if _ROOT not in sys.path:
   sys.path.insert(0, _ROOT)
 
 from slim_zoo import common_flags  # noqa: E402
+from slim_zoo.errors import UsageError  # noqa: E402
 from slim_zoo.datasets import dataset_utils  # noqa: E402
 
 
@@ -75,7 +76,7 @@ def fetch_checkpoint(url, checkpoint_file, dest_dir):
     DatasetError: download or extraction failures (from dataset_utils).
   """
   if not checkpoint_file:
-    raise ValueError('No checkpoint file name: the model has no published '
+    raise UsageError('No checkpoint file name: the model has no published '
                      'TF-Slim checkpoint in the registry; train one first or '
                      'pass a checkpoint you have.')
   path = os.path.join(dest_dir, checkpoint_file)
@@ -84,7 +85,7 @@ def fetch_checkpoint(url, checkpoint_file, dest_dir):
           file=sys.stderr)
     return path
   if not url:
-    raise ValueError(f'{path} does not exist and no CHECKPOINT_URL is known; '
+    raise UsageError(f'{path} does not exist and no CHECKPOINT_URL is known; '
                      f'put {checkpoint_file} into {dest_dir} or set '
                      'CHECKPOINT_URL.')
   print(f'Downloading {url} into {dest_dir}', file=sys.stderr)
@@ -94,7 +95,7 @@ def fetch_checkpoint(url, checkpoint_file, dest_dir):
   finally:
     os.remove(archive)
   if not checkpoint_exists(path):
-    raise ValueError(f'{url} holds no checkpoint named {checkpoint_file}; '
+    raise UsageError(f'{url} holds no checkpoint named {checkpoint_file}; '
                      'check CHECKPOINT_URL (it must be the archive of this '
                      'model).')
   return path

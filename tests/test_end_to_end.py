@@ -118,7 +118,8 @@ def test_training_resumes_from_the_latest_checkpoint(trained, digits_dir,
                       '--dataset_name=digits', f'--dataset_dir={digits_dir}',
                       '--model_name=lenet', '--max_number_of_steps=320',
                       '--batch_size=32', '--optimizer=sgd',
-                      '--learning_rate=0.01', '--weight_decay=0',
+                      '--learning_rate=0.01',
+                      '--learning_rate_decay_type=fixed', '--weight_decay=0',
                       '--log_every_n_steps=5')
   assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-320')
   assert 'step 301' not in result.stderr  # did not restart from 0
