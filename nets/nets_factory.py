@@ -16,7 +16,6 @@ import functools
 import importlib
 from typing import Any, Callable, Optional
 
-from slim_zoo.nets.compat import slim
 from slim_zoo.errors import UsageError
 
 _DOWNLOAD = 'http://download.tensorflow.org/models/'
@@ -468,6 +467,9 @@ def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False):
   Raises:
     ValueError: if `name` is not registered.
   """
+  # TensorFlow is imported here, not with the registry: reading the
+  # registry's facts (recipes, --help, checkpoint inspection) stays instant.
+  from slim_zoo.nets.compat import slim
   spec = get_spec(name)
   builder = spec.load_builder()
   arg_scope_fn = spec.load_arg_scope()
