@@ -170,9 +170,9 @@ def _parse_cluster(cluster):
     for i, host in enumerate(hosts):
       if host in seen:
         raise UsageError(f'TF_CONFIG cluster gives {host} to both '
-                         f'"{seen[host]}" and "{job}"[{i}]; every replica '
+                         f'{seen[host]} and "{job}"[{i}]; every replica '
                          'needs its own host:port.')
-      seen[host] = f'{job}"[{i}'
+      seen[host] = f'"{job}"[{i}]'
   if not jobs.get(CHIEF) and not jobs.get(WORKER):
     raise UsageError(f'TF_CONFIG cluster {_quote(cluster)} has no "chief" '
                      'and no "worker": nothing would train; add a chief.')

@@ -2,10 +2,9 @@
 
 Four processes run the same train_image_classifier.py command line and get
 only TF_CONFIG (no cluster flag): 1 chief, 1 worker, 1 ps and 1 evaluator
-(lenet on the digits TFRecords, synchronous replicas, a few steps). The
-chief starts before the ps and waits for it; worker 0 is killed with SIGKILL
-mid-run and restarted with the same environment, as a rescheduled pod
-would be. Training reaches its last step, the evaluator evaluates the final
+(lenet on the digits TFRecords, synchronous replicas, a few steps), all
+started at once. Worker 0 is killed with SIGKILL mid-run and restarted with
+the same environment, as a rescheduled pod would be. Training reaches its last step, the evaluator evaluates the final
 checkpoint, and every process exits by itself with status 0.
 """
 
@@ -102,17 +101,15 @@ def test_tf_config_cluster_trains_evaluates_and_exits_by_itself(digits_dir,
     return proc
 
   try:
-    # Pods start in any order: the chief comes up first and waits for the ps.
+    # Pods start in any order and import TensorFlow at their own pace.
     chief_proc = start('chief', 'chief')
+    worker_proc = start('worker_run0', 'worker')
     eval_proc = start('evaluator', 'evaluator')
-    _wait_for(chief_proc, lambda t: f'Waiting for TF_CONFIG ps 0 at {ps}' in t,
-              'the chief to wait for the ps', 120)
     ps_proc = start('ps', 'ps')
     # A sync-replicas chief can aggregate its own gradients and train alone,
-    # so it is held (SIGSTOP) while the worker joins; then both train.
-    _wait_for(chief_proc, _steps, 'the chief to train', 120)
+    # so it is held (SIGSTOP) until the worker has joined; then both train.
+    _wait_for(chief_proc, _steps, 'the chief to train', 180)
     chief_proc.send_signal(signal.SIGSTOP)
-    worker_proc = start('worker_run0', 'worker')
     _wait_for(worker_proc, lambda t: 'Done running local_init_op' in t,
               'the worker to join', 120)
     chief_proc.send_signal(signal.SIGCONT)

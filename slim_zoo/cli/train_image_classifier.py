@@ -90,7 +90,7 @@ def define_flags():
     flags.DEFINE_integer('master_wait_secs', 120,
                          'With --master: how long to wait (logged, with '
                          'back-off) for its server to accept connections.')
-  with common_flags.group('Evaluator (TF_CONFIG task "evaluator")'):
+  with common_flags.group('Evaluator (TF_CONFIG)'):
     flags.DEFINE_string('eval_dir', None,
                         'Directory for the evaluator\'s summaries and JSON; '
                         'None = <train_dir>/eval.')
@@ -126,14 +126,15 @@ def main(argv):
   from slim_zoo import cluster
   from slim_zoo import train  # Imports TensorFlow: not for --help.
   logging.set_verbosity(logging.INFO)
-  cfg = config_from_flags()
   tf_config = cluster.from_environment()
-  if tf_config is None:
-    values = train.run(cfg)
-  else:
+  if tf_config is not None:
     cluster.check_flags(tf_config, {name: FLAGS[name].value
                                     for name in cluster.CLUSTER_FLAGS
                                     if FLAGS[name].present})
+  cfg = config_from_flags()
+  if tf_config is None:
+    values = train.run(cfg)
+  else:
     values = cluster.run_replica(tf_config, cfg, cluster.EvaluatorOptions(
         eval_dir=FLAGS.eval_dir, split_name=FLAGS.eval_split_name,
         interval_secs=FLAGS.eval_interval_secs, timeout=FLAGS.eval_timeout))
