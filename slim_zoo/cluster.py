@@ -63,7 +63,8 @@ class TFConfig:
     chief: () or (host:port,), the chief.
     workers: host:port of the workers, in TF_CONFIG's order.
     ps: host:port of the parameter servers.
-    evaluator: () or (host:port,); the evaluator serves nothing.
+    evaluator: () or (host:port,) ('' when TF_CONFIG names this replica
+      the evaluator without listing it); the evaluator serves nothing.
     task_type: 'chief', 'worker', 'ps' or 'evaluator' ('master' reads as
       'chief').
     task_index: index of this replica within its job.
@@ -111,7 +112,8 @@ class TFConfig:
             EVALUATOR: self.evaluator}[name]
 
   def describe(self):
-    return f'{self.task_type} {self.task_index} ({self.address})'
+    where = f' ({self.address})' if self.address else ''
+    return f'{self.task_type} {self.task_index}{where}'
 
 
 def _quote(value, limit=80):
@@ -173,9 +175,6 @@ def _parse_cluster(cluster):
                          f'{seen[host]} and "{job}"[{i}]; every replica '
                          'needs its own host:port.')
       seen[host] = f'"{job}"[{i}]'
-  if not jobs.get(CHIEF) and not jobs.get(WORKER):
-    raise UsageError(f'TF_CONFIG cluster {_quote(cluster)} has no "chief" '
-                     'and no "worker": nothing would train; add a chief.')
   return jobs
 
 
@@ -185,6 +184,10 @@ def _parse_task(task, jobs):
                      'like {"type": "worker", "index": 0}.')
   task_type = task.get('type')
   job = _ALIASES.get(task_type, task_type)
+  if job == EVALUATOR and not jobs.get(EVALUATOR):
+    # The evaluator serves nothing, so some orchestrators leave it out of
+    # the cluster (and TensorFlow's own docs give it a cluster of itself).
+    jobs[EVALUATOR] = ('',)
   if job not in jobs:
     raise UsageError(
         f'TF_CONFIG task "type" is {_quote(task_type)}, not a job of its '
@@ -234,6 +237,10 @@ def parse_tf_config(text):
                      f'{sorted(config)}); add "task": {{"type": ..., '
                      '"index": ...}} naming this replica.')
   task_type, index = _parse_task(config['task'], jobs)
+  if task_type != EVALUATOR and not jobs.get(CHIEF) and not jobs.get(WORKER):
+    raise UsageError(f'TF_CONFIG cluster {_quote(config["cluster"])} has no '
+                     '"chief" and no "worker": nothing would train; add a '
+                     'chief.')
   parsed = TFConfig(chief=jobs.get(CHIEF, ()), workers=jobs.get(WORKER, ()),
                     ps=jobs.get(PS, ()), evaluator=jobs.get(EVALUATOR, ()),
                     task_type=task_type, task_index=index)

@@ -62,6 +62,16 @@ def test_no_cluster_means_no_tf_config(text):
   assert cluster.parse_tf_config(text) is None
 
 
+@pytest.mark.parametrize('jobs', [{'evaluator': ['e:1']},
+                                  {'chief': ['c:1'], 'ps': ['p:1']}])
+def test_the_evaluator_needs_no_trainers_nor_its_own_entry(jobs):
+  # TensorFlow's docs give the evaluator a cluster of itself; some
+  # orchestrators leave it out of the cluster.
+  parsed = _parse(jobs, task_type='evaluator')
+  assert (parsed.task_type, parsed.is_trainer) == ('evaluator', False)
+  assert cluster.expected_flags(parsed) == {}
+
+
 def test_a_single_trainer_is_not_distributed():
   parsed = _parse({'chief': ['c:1'], 'evaluator': ['e:1']}, task_type='chief')
   assert not parsed.distributed
