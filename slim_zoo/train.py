@@ -576,8 +576,8 @@ def build_train_graph(cfg, plan=None):
   Call inside a fresh tf.Graph. `plan` is what plan_run(cfg) resolved
   (computed here when not given). Returns a dict: train_op (total loss after
   the update), loss, lr, global_step, init_fn (or None), sync_hooks (the
-  SyncReplicasOptimizer's hooks, or []), restored (variables restored by init_fn), trained (variables
-  trained).
+  SyncReplicasOptimizer's hooks, or []), restored (variables restored by
+  init_fn), trained (variables trained).
 
   Raises:
     ValueError: unknown dataset/model/split, scopes matching nothing, a
