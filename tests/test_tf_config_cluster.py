@@ -115,6 +115,9 @@ def test_tf_config_cluster_trains_evaluates_and_exits_by_itself(digits_dir,
     chief_proc.send_signal(signal.SIGSTOP)
     _wait_for(worker_proc, lambda t: 'Done running local_init_op' in t,
               'the worker to join', 300)
+    # --train_dir's lock is the chief's (a worker taking it would fail).
+    with open(os.path.join(train_dir, '.train.lock')) as f:
+      assert json.load(f)['pid'] == chief_proc.pid
     chief_proc.send_signal(signal.SIGCONT)
     _wait_for(worker_proc, lambda t: any(s >= 8 for s in _steps(t)),
               'the worker to train to step 8', 300)
