@@ -60,6 +60,12 @@ def test_dockerfile_installs_the_project_and_runs_a_console_script_unprivileged(
   needed |= {'pyproject.toml', project['project']['readme'],
              'requirements.txt'}
   assert needed <= set(copied), sorted(needed - set(copied))
+  # The context's ignore file keeps exactly those (and not .venv or .git).
+  with open(os.path.join(DEPLOYMENT, 'Dockerfile.dockerignore')) as f:
+    patterns = [line.strip() for line in f
+                if line.strip() and not line.startswith('#')]
+  assert patterns[0] == '*'
+  assert {p[1:] for p in patterns if p.startswith('!')} == set(copied)
   runs = ' '.join(args for op, args in instructions if op == 'RUN')
   assert re.search(r'pip install \S*/src\b', runs), runs
   assert 'PIP_CONSTRAINT=/src/requirements.txt' in runs
