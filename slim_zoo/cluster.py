@@ -499,10 +499,13 @@ def run_replica(tf_config, cfg, eval_options=EvaluatorOptions(),
         trainer_config(tf_config, cfg, f'grpc://{tf_config.trainers[0]}'),
         task=0))
     return _run_ps(tf_config, cfg)
+  # Checked before the server starts; the server's target is the same
+  # address as seen from this process.
+  train.validate_config(trainer_config(tf_config, cfg,
+                                       f'grpc://{tf_config.address}'))
   num_cpu_devices = cfg.num_clones if cfg.clone_on_cpu else 1
   server = start_server(tf_config, num_cpu_devices)
   trainer_cfg = trainer_config(tf_config, cfg, server.target)
-  train.validate_config(trainer_cfg)
   for what, address in _peers(tf_config):
     wait_for(address, what, cfg.master_wait_secs)
   values = train.train(trainer_cfg)
