@@ -575,9 +575,9 @@ def build_train_graph(cfg, plan=None):
 
   Call inside a fresh tf.Graph. `plan` is what plan_run(cfg) resolved
   (computed here when not given). Returns a dict: train_op (total loss after
-  the update), loss, lr, global_step, init_fn (or None), sync_hook (or
-  None), restored (variables restored by init_fn), trained (variables
-  trained).
+  the update), loss, lr, global_step, init_fn (or None), sync_hooks (the
+  SyncReplicasOptimizer's hooks, or []), restored (variables restored by
+  init_fn), trained (variables trained).
 
   Raises:
     ValueError: unknown dataset/model/split, scopes matching nothing, a
@@ -687,13 +687,33 @@ def build_train_graph(cfg, plan=None):
   elif cfg.checkpoint_exclude_scopes:
     logging.warning('--checkpoint_exclude_scopes has no effect without '
                     '--checkpoint_path.')
-  sync_hook = None
+  sync_hooks = []
   if cfg.sync_replicas:
-    sync_hook = optimizer.make_session_run_hook(cfg.is_chief)
+    sync_hooks.append(optimizer.make_session_run_hook(cfg.is_chief))
+    if cfg.is_chief:
+      sync_hooks.append(_ReleaseWaitingWorkers(
+          optimizer.get_init_tokens_op(cfg.worker_replicas)))
   return {'train_op': train_op, 'loss': total_loss, 'lr': learning_rate,
           'global_step': global_step, 'step_after': step_after, 'init_fn': init_fn,
-          'sync_hook': sync_hook, 'restored': restored, 'trained': trained,
+          'sync_hooks': sync_hooks, 'restored': restored, 'trained': trained,
           'deploy': deploy}
+
+
+class _ReleaseWaitingWorkers(tf.train.SessionRunHook):
+  """The sync chief's last act: one token for every worker.
+
+  A SyncReplicasOptimizer worker's step ends by taking a token that the
+  chief pushes once it has aggregated a step's gradients. After the chief's
+  last step nothing aggregates any more, so a worker inside a step would
+  wait for ever; these tokens let it finish that step, see the last global
+  step and stop by itself.
+  """
+
+  def __init__(self, tokens_op):
+    self._tokens_op = tokens_op
+
+  def end(self, session):
+    session.run(self._tokens_op)
 
 
 def _session_config(cfg, deploy):
@@ -1088,8 +1108,7 @@ def _train(cfg, plan):
                                 cfg.max_number_of_steps)
     stopper = _StopOnSignal()
     hooks = [logging_hook, stopper, tf.train.NanTensorHook(ops['loss'])]
-    if ops['sync_hook'] is not None:
-      hooks.append(ops['sync_hook'])
+    hooks.extend(ops['sync_hooks'])
     if cfg.max_number_of_steps:
       hooks.append(tf.train.StopAtStepHook(last_step=cfg.max_number_of_steps))
     scaffold = tf.train.Scaffold(

@@ -22,7 +22,7 @@ SCRIPTS = {
                                   'Training', 'Checkpoint',
                                   'Optimizer and learning rate',
                                   'Moving averages', 'Deployment', 'Cluster',
-                                  'Performance'],
+                                  'Evaluator (TF_CONFIG)', 'Performance'],
     'eval_image_classifier.py': ['Model', 'Dataset', 'Preprocessing',
                                  'Checkpoint', 'Evaluation',
                                  'Moving averages', 'Cluster', 'Performance'],

@@ -16,6 +16,16 @@ this machine (GPUs, or the CPU with --clone_on_cpu) and, with --master,
 TensorFlow gRPC cluster (task 0 is the chief: it initialises, writes the
 checkpoints and the summaries).
 
+On a cluster orchestrator (Kubeflow TFJob, Vertex AI, SageMaker) the same
+command runs every replica: with the TF_CONFIG environment variable set and
+none of --master, --task, --worker_replicas, --num_ps_tasks given, TF_CONFIG
+names the cluster and this replica's role. A ps serves the variables until
+every trainer finished; the chief and the workers start their own server and
+train (the chief is task 0); an evaluator follows --train_dir's checkpoints,
+writes its results under --eval_dir (default <train_dir>/eval) and stops
+after evaluating the checkpoint of --max_number_of_steps. Cluster flags that
+disagree with TF_CONFIG are an error (see slim_zoo/cluster.py).
+
 Checkpoints are written atomically, so a run killed at any moment resumes
 from the last one. SIGTERM or Ctrl-C stops after the current step and writes
 a final checkpoint. A NaN or Inf loss (or gradient) stops training before
@@ -80,6 +90,20 @@ def define_flags():
     flags.DEFINE_integer('master_wait_secs', 120,
                          'With --master: how long to wait (logged, with '
                          'back-off) for its server to accept connections.')
+  with common_flags.group('Evaluator (TF_CONFIG)'):
+    flags.DEFINE_string('eval_dir', None,
+                        'Directory for the evaluator\'s summaries and JSON; '
+                        'None = <train_dir>/eval.')
+    flags.DEFINE_string('eval_split_name', None,
+                        'Split the evaluator reads; None = "validation", or '
+                        '"test" if the dataset has no validation split.')
+    flags.DEFINE_integer('eval_interval_secs', 10,
+                         'How often (seconds) the evaluator looks for a new '
+                         'checkpoint in --train_dir.')
+    flags.DEFINE_integer('eval_timeout', None,
+                         'Stop the evaluator after this many seconds without '
+                         'a new checkpoint (None = until the checkpoint of '
+                         '--max_number_of_steps is evaluated).')
   common_flags.define_performance_flags()
 
 
@@ -99,10 +123,23 @@ def main(argv):
   """Trains; a run stopped by a signal before its last step exits 128+N
   (143 for SIGTERM), so an orchestrator does not mark it done."""
   del argv
+  from slim_zoo import cluster
   from slim_zoo import train  # Imports TensorFlow: not for --help.
   logging.set_verbosity(logging.INFO)
+  tf_config = cluster.from_environment()
+  if tf_config is not None:
+    cluster.check_flags(tf_config, {name: FLAGS[name].value
+                                    for name in cluster.CLUSTER_FLAGS
+                                    if FLAGS[name].present})
   cfg = config_from_flags()
-  values = train.run(cfg)
+  if tf_config is None:
+    values = train.run(cfg)
+  else:
+    values = cluster.run_replica(tf_config, cfg, cluster.EvaluatorOptions(
+        eval_dir=FLAGS.eval_dir, split_name=FLAGS.eval_split_name,
+        interval_secs=FLAGS.eval_interval_secs, timeout=FLAGS.eval_timeout))
+    if not tf_config.is_trainer:
+      return
   stopped_by = values.get('stopped_by')
   finished = (cfg.max_number_of_steps is not None and
               values.get('step', 0) >= cfg.max_number_of_steps)
