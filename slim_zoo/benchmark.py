@@ -844,7 +844,8 @@ def to_markdown(report):
 
 
 def write_report(report, output_dir, name):
-  """Writes <name>.json, .csv and .md atomically; returns their paths."""
+  """Writes <name>.json, .csv, .md and the chart .png atomically; returns
+  their paths."""
   from slim_zoo.datasets import dataset_utils
   os.makedirs(output_dir, exist_ok=True)
   paths = []
@@ -854,6 +855,15 @@ def write_report(report, output_dir, name):
     path = os.path.join(output_dir, name + suffix)
     dataset_utils.write_text_atomic(path, text)
     paths.append(path)
+  # Beside the table, the same rows as a bar chart (every implementation the
+  # results hold: ours, keras, and any other).
+  from slim_zoo import plots
+  path = os.path.join(output_dir, name + '.png')
+  plots.save_png(plots.benchmark_figure(
+      report['results'], title=f'{report["machine"].get("cpu", "?")}, '
+      f'{report["machine"]["cpu_count"]} cores: images/second (higher is '
+      'better)'), path)
+  paths.append(path)
   return paths
 
 

@@ -3,22 +3,30 @@
 `run(EvalConfig(...))` evaluates one checkpoint, or follows a training
 directory (`evaluate_loop`), reading the split exactly once per checkpoint
 and reporting top-1 accuracy and top-5 recall (TensorBoard summaries and
-eval_results.json in cfg.eval_dir). The flags of
+eval_results.json in cfg.eval_dir). The same pass counts the confusion
+matrix (confusion_matrix.png and .csv beside eval_results.json, a
+TensorBoard image, per-class accuracy in the JSON) and, with
+cfg.num_examples_to_plot, keeps misclassified examples for a picture
+(misclassified_examples.png). The flags of
 slim_zoo/cli/eval_image_classifier.py are the EvalConfig fields of the same
 names.
 """
 
+import csv
 import dataclasses
+import io
 import json
 import os
 import tempfile
 import time
 
 from absl import logging
+import numpy as np
 
 from slim_zoo import checkpoint_utils
 from slim_zoo import errors
 from slim_zoo import performance
+from slim_zoo import plots
 from slim_zoo.datasets import dataset_factory
 from slim_zoo.datasets import dataset_utils
 from slim_zoo.datasets import input_pipeline
@@ -28,6 +36,11 @@ from slim_zoo.preprocessing import preprocessing_factory
 from slim_zoo.errors import UsageError
 
 RESULTS_FILENAME = 'eval_results.json'
+# Pictures of one evaluation, beside RESULTS_FILENAME (see _write_pictures).
+CONFUSION_MATRIX_PNG = 'confusion_matrix.png'
+CONFUSION_MATRIX_CSV = 'confusion_matrix.csv'
+MISCLASSIFIED_PNG = 'misclassified_examples.png'
+MAX_EXAMPLES_TO_PLOT = 100  # More no longer fit a legible grid.
 TRAIN_CONFIG_FILENAME = 'train_config.json'  # Written by the training script.
 
 
@@ -56,6 +69,7 @@ class EvalConfig:
   xla: bool = False
   inter_op_threads: int = 0
   intra_op_threads: int = 0
+  num_examples_to_plot: int = 0
 
 
 def validate_config(cfg):
@@ -85,6 +99,10 @@ def validate_config(cfg):
         'evaluate one checkpoint.')
   if cfg.timeout is not None and cfg.timeout < 0:
     raise UsageError(f'--timeout must be >= 0 seconds, got {cfg.timeout}.')
+  if not 0 <= cfg.num_examples_to_plot <= MAX_EXAMPLES_TO_PLOT:
+    raise UsageError(f'--num_examples_to_plot={cfg.num_examples_to_plot} is '
+                     f'not in 0..{MAX_EXAMPLES_TO_PLOT} (0 = no picture); '
+                     f'pass e.g. --num_examples_to_plot=16.')
   check_writable_dir(cfg.eval_dir, '--eval_dir')
   spec = nets_factory.get_spec(cfg.model_name)
   if spec.input_kind != 'image':
@@ -141,7 +159,9 @@ def build_eval_graph(cfg, dataset):
 
   Returns:
     dict: initializer (restarts the single pass), correct and in_top5 (float
-    [batch]), global_step, saver.
+    [batch]), predictions, labels (int64 [batch]), probabilities (of each
+    prediction, float [batch]), images (the preprocessed batch),
+    class_names (one per logit), global_step, saver.
   """
   spec = nets_factory.get_spec(cfg.model_name)
   num_classes = dataset.num_classes - cfg.labels_offset
@@ -172,10 +192,15 @@ def build_eval_graph(cfg, dataset):
   restore = variables_to_restore(cfg.moving_average_decay, global_step)
   if not isinstance(restore, dict):
     restore = {var.op.name: var for var in restore}
+  names = dataset.labels_to_names or {}
   return {'initializer': iterator.initializer, 'correct': correct,
           'in_top5': in_top5, 'global_step': global_step,
           'saver': tf.train.Saver(restore), 'restore': restore,
-          'image_size': size}
+          'image_size': size, 'predictions': predictions,
+          'labels': tf.cast(labels, tf.int64), 'images': images,
+          'probabilities': tf.reduce_max(tf.nn.softmax(logits), 1),
+          'class_names': [str(names.get(i + cfg.labels_offset, i))
+                          for i in range(num_classes)]}
 
 
 def eval_image_size(cfg):
@@ -237,10 +262,23 @@ def check_fits_checkpoint(cfg, ops, checkpoint):
 
 
 def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
-  """One pass over the split with `checkpoint`; returns the results dict."""
+  """One pass over the split with `checkpoint`; returns the results dict.
+
+  Besides the metrics (JSON-able, as written to eval_results.json) it holds
+  'confusion_matrix' (int array [classes, classes], rows true classes,
+  columns predicted, counted in the same pass, so its trace / sum is
+  'eval/Accuracy') and, with cfg.num_examples_to_plot, 'misclassified' (the
+  first misclassified examples of the split: images, labels, predictions,
+  probabilities).
+  """
   start = time.time()
   correct = top5 = 0.0
   count = batches = 0
+  num_classes = len(ops['class_names'])
+  matrix = np.zeros([num_classes, num_classes], np.int64)
+  wanted = cfg.num_examples_to_plot
+  mistakes = {'images': [], 'labels': [], 'predictions': [],
+              'probabilities': []}
   config = performance.session_config(
       inter_op_threads=cfg.inter_op_threads,
       intra_op_threads=cfg.intra_op_threads, xla=cfg.xla,
@@ -259,15 +297,30 @@ def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
           'kept moving averages.') from None
     step = int(session.run(ops['global_step']))
     session.run(ops['initializer'])
+    fetches = [ops['correct'], ops['in_top5'], ops['labels'],
+               ops['predictions']]
+    with_images = fetches + [ops['images'], ops['probabilities']]
     while cfg.max_num_batches is None or batches < cfg.max_num_batches:
+      # Images are fetched only while misclassified examples are still
+      # wanted; either way each run reads the next batch of the one pass.
+      need_images = len(mistakes['labels']) < wanted
       try:
-        c, t = session.run([ops['correct'], ops['in_top5']])
+        values = session.run(with_images if need_images else fetches)
       except tf.errors.OutOfRangeError:
         break
+      c, t, labels, predictions = values[:4]
       correct += float(c.sum())
       top5 += float(t.sum())
       count += int(c.shape[0])
       batches += 1
+      matrix += plots.confusion_matrix(labels, predictions, num_classes)
+      if need_images:
+        for i in np.flatnonzero(labels != predictions)[
+            :wanted - len(mistakes['labels'])]:
+          for key, value in zip(('images', 'probabilities'), values[4:]):
+            mistakes[key].append(value[i])
+          mistakes['labels'].append(int(labels[i]))
+          mistakes['predictions'].append(int(predictions[i]))
   if not count:
     raise UsageError(f'Split {cfg.dataset_split_name} of {cfg.dataset_name} '
                      'yielded no examples; convert the dataset again.')
@@ -275,7 +328,7 @@ def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
     logging.warning('Read %d examples but the %s split should have %d; the '
                     'dataset files may be incomplete.', count,
                     cfg.dataset_split_name, num_samples)
-  return {
+  results = {
       'eval/Accuracy': correct / count,
       'eval/Recall_5': top5 / count,
       'num_examples': count,
@@ -284,20 +337,81 @@ def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
       'checkpoint': checkpoint,
       'moving_averages': bool(cfg.moving_average_decay),
       'seconds': round(time.time() - start, 3),
+      'per_class_accuracy': [
+          {'label': i, 'name': name, 'accuracy': accuracy,
+           'num_examples': int(matrix[i].sum())}
+          for i, (name, accuracy) in enumerate(zip(
+              ops['class_names'], plots.per_class_accuracy(matrix)))],
+      'confusion_matrix': matrix,
+      'class_names': list(ops['class_names']),
   }
+  if wanted:
+    results['misclassified'] = mistakes
+  return results
+
+
+# Results keys left out of the JSON: arrays, which _write_pictures writes as
+# files, and the class names, which per_class_accuracy already lists.
+_NOT_IN_JSON = ('confusion_matrix', 'misclassified', 'class_names')
+
+
+def _write_pictures(eval_dir, results):
+  """Writes the confusion matrix (PNG, CSV) and misclassified examples (PNG).
+
+  Records the file names in `results` and returns [(summary tag, PNG bytes)].
+  """
+  matrix = results['confusion_matrix']
+  names = results['class_names']
+  pictures = []
+  figure = plots.confusion_matrix_figure(
+      matrix, names, title=f'Confusion matrix at step {results["global_step"]}'
+      f': {int(np.trace(matrix))} of {int(matrix.sum())} correct '
+      f'({results["eval/Accuracy"]:.2%})')
+  pictures.append(('eval/confusion_matrix', plots.save_png(
+      figure, os.path.join(eval_dir, CONFUSION_MATRIX_PNG))))
+  out = io.StringIO()
+  writer = csv.writer(out, lineterminator='\n')
+  writer.writerow(['true \\ predicted'] + names)
+  for name, row in zip(names, matrix):
+    writer.writerow([name] + [int(v) for v in row])
+  dataset_utils.write_text_atomic(
+      os.path.join(eval_dir, CONFUSION_MATRIX_CSV), out.getvalue())
+  results['confusion_matrix_png'] = CONFUSION_MATRIX_PNG
+  results['confusion_matrix_csv'] = CONFUSION_MATRIX_CSV
+  mistakes = results.get('misclassified')
+  if mistakes is not None:
+    figure = plots.misclassified_figure(
+        mistakes['images'], mistakes['labels'], mistakes['predictions'],
+        names, mistakes['probabilities'],
+        title=f'{len(mistakes["labels"])} misclassified examples (the first '
+        f'of {results["num_examples"] - int(np.trace(matrix))}) at step '
+        f'{results["global_step"]}')
+    pictures.append(('eval/misclassified_examples', plots.save_png(
+        figure, os.path.join(eval_dir, MISCLASSIFIED_PNG))))
+    results['misclassified_examples_png'] = MISCLASSIFIED_PNG
+  return pictures
+
+
+def _image_summary(tag, png):
+  width, height = plots.png_size(png)
+  return tf.Summary.Value(tag=tag, image=tf.Summary.Image(
+      height=height, width=width, colorspace=4, encoded_image_string=png))
 
 
 def _write_results(eval_dir, results):
   os.makedirs(eval_dir, exist_ok=True)
+  pictures = _write_pictures(eval_dir, results)
   writer = tf.summary.FileWriter(eval_dir)
   summary = tf.Summary(value=[
       tf.Summary.Value(tag=k, simple_value=v) for k, v in results.items()
-      if k.startswith('eval/')])
+      if k.startswith('eval/')] + [_image_summary(tag, png)
+                                   for tag, png in pictures])
   writer.add_summary(summary, results['global_step'])
   writer.close()
+  written = {k: v for k, v in results.items() if k not in _NOT_IN_JSON}
   dataset_utils.write_text_atomic(
       os.path.join(eval_dir, RESULTS_FILENAME),
-      json.dumps(results, indent=2, sort_keys=True) + '\n')
+      json.dumps(written, indent=2, sort_keys=True) + '\n')
 
 
 def log_results(results):

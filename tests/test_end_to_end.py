@@ -58,10 +58,19 @@ def test_train_eval_export_classify(trained, digits_dir, tmp_path):
   result = run_script('eval_image_classifier.py', f'--checkpoint_path={trained}',
                       f'--eval_dir={eval_dir}', '--dataset_name=digits',
                       '--dataset_split_name=test', f'--dataset_dir={digits_dir}',
-                      '--model_name=lenet')
+                      '--model_name=lenet', '--num_examples_to_plot=4')
   results = json.load(open(os.path.join(eval_dir, 'eval_results.json')))
   assert results['num_examples'] == 360
   assert results['eval/Accuracy'] > 0.8, results  # chance is 0.1
+  # The pictures beside the results (their contents: tests/test_plots.py).
+  for name in ('confusion_matrix.png', 'misclassified_examples.png'):
+    assert os.path.getsize(os.path.join(eval_dir, name)) > 1000, name
+  with open(os.path.join(eval_dir, 'confusion_matrix.csv')) as f:
+    counts = [[int(v) for v in line.split(',')[1:]]
+              for line in f.read().splitlines()[1:]]
+  assert len(counts) == 10 and sum(map(sum, counts)) == 360
+  assert sum(row['num_examples'] for row in
+             results['per_class_accuracy']) == 360
   assert results['eval/Recall_5'] >= results['eval/Accuracy']
   assert f"eval/Accuracy[{results['eval/Accuracy']:.4f}]" in result.stdout
   assert any(f.startswith('events.out.tfevents') for f in os.listdir(eval_dir))

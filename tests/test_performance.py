@@ -382,3 +382,11 @@ def test_benchmark_script_with_keras_twin(tmp_path):
   assert any('Conv2D' in op for op, _, _ in profile['ops'])
   assert rows['keras']['op_profile'] is None
   assert 'Op profile' in markdown and 'mobilenet_v2 inference (slim)' in markdown
+  # The table's rows as a bar chart beside it (tests/test_plots.py checks
+  # the bars): a real picture.
+  import matplotlib.image
+  from slim_zoo import plots
+  width, height = plots.png_size((tmp_path / 'run.png').read_bytes())
+  assert width >= 500 and height >= 400
+  pixels = matplotlib.image.imread(str(tmp_path / 'run.png'))[..., :3]
+  assert (pixels < 0.95).any(axis=-1).mean() > 0.02 and pixels.std() > 0.05

@@ -31,8 +31,9 @@ default, ``--mixed_precision=auto`` (bf16 on CPUs with native bf16); each
 row records the precision it resolved to. ``--profile_ops`` adds the
 milliseconds per op type of one traced step (where a step's time goes).
 
-Results go to ``--output_dir`` as ``<name>.json``, ``<name>.csv`` and a
-markdown table ``<name>.md`` (the README's performance section).
+Results go to ``--output_dir`` as ``<name>.json``, ``<name>.csv``, a
+markdown table ``<name>.md`` (the README's performance section) and the same
+rows as a bar chart of images/sec, ours beside keras, ``<name>.png``.
 
 Example:
 

@@ -16,8 +16,13 @@ checkpoint at all within --timeout is an error (one line, exit status 2).
 Each evaluation reads the whole split exactly once (the last partial batch
 included) and reports top-1 accuracy (`eval/Accuracy`) and top-5 recall
 (`eval/Recall_5`): printed, written as TensorBoard summaries to --eval_dir and
-as JSON (eval_results.json) beside them. With --moving_average_decay the
-moving averages kept by training are evaluated instead of the raw weights.
+as JSON (eval_results.json) beside them. The same pass counts the
+confusion matrix: confusion_matrix.png (also a TensorBoard image) and
+confusion_matrix.csv beside the JSON, whose per_class_accuracy lists each
+class's accuracy. --num_examples_to_plot=N writes misclassified_examples.png,
+the first N misclassified examples with their true and predicted labels.
+With --moving_average_decay the moving averages kept by training are
+evaluated instead of the raw weights.
 
 Without --eval_image_size, a checkpoint of this zoo's training script is
 evaluated at the size it was trained at, any other at the registry's
@@ -64,6 +69,10 @@ def define_flags():
                          'With --eval_interval_secs: stop after this many '
                          'seconds without a new checkpoint (None = wait until '
                          'the training run\'s last step is evaluated).')
+    flags.DEFINE_integer('num_examples_to_plot', 0,
+                         'Also write misclassified_examples.png: a grid of '
+                         'the first N misclassified examples with their true '
+                         'and predicted labels (0 = none, at most 100).')
   common_flags.define_moving_average_flag()
   common_flags.define_master_flag()
   common_flags.define_performance_flags(mixed_precision='none')
