@@ -77,6 +77,33 @@ class TFLiteEvalConfig:
   max_num_batches: Optional[int] = None
   num_threads: Optional[int] = None
 
+# Flags of the checkpoint evaluation that mean nothing for a TFLite model,
+# with why: eval_image_classifier.py rejects them with --tflite_file.
+NOT_FOR_TFLITE = {
+    'checkpoint_path': 'the TFLite model carries its weights',
+    'moving_average_decay': 'the export chose the weights',
+    'eval_interval_secs': 'there is no training run to follow',
+    'timeout': 'there is no training run to follow',
+    'eval_image_size': 'the model\'s input size is fixed at export',
+    'use_grayscale': 'the model\'s input channels are fixed at export',
+    'master': 'the TFLite interpreter runs in this process',
+    'mixed_precision': 'the TFLite model fixes its own precision',
+    'xla': 'the TFLite interpreter runs the model',
+    'inter_op_threads': 'the interpreter has one thread pool '
+                        '(--intra_op_threads)',
+}
+
+
+def check_flags_given(names):
+  """Raises UsageError for the first of `names` (flags given on the command
+  line with --tflite_file) that only a checkpoint evaluation takes."""
+  for name in names:
+    if name in NOT_FOR_TFLITE:
+      raise UsageError(
+          f'--{name} does not apply with --tflite_file '
+          f'({NOT_FOR_TFLITE[name]}); drop --{name}, or drop --tflite_file '
+          'to evaluate a checkpoint.')
+
 
 def check_tflite_file(path):
   """Raises UsageError unless `path` is a readable TFLite flatbuffer."""

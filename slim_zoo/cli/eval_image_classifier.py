@@ -86,21 +86,6 @@ def define_flags():
                         '(else --model_name).')
 
 
-# Flags of the checkpoint evaluation that mean nothing for a TFLite model,
-# with why: given together with --tflite_file they are an error.
-_NOT_FOR_TFLITE = {
-    'checkpoint_path': 'the TFLite model carries its weights',
-    'moving_average_decay': 'the export chose the weights',
-    'eval_interval_secs': 'there is no training run to follow',
-    'timeout': 'there is no training run to follow',
-    'eval_image_size': 'the model\'s input size is fixed at export',
-    'use_grayscale': 'the model\'s input channels are fixed at export',
-    'master': 'the TFLite interpreter runs in this process',
-    'mixed_precision': 'the TFLite model fixes its own precision',
-    'xla': 'the TFLite interpreter runs the model',
-    'inter_op_threads': 'the interpreter has one thread pool '
-                        '(--intra_op_threads)',
-}
 
 
 def config_from_flags():
@@ -127,12 +112,8 @@ def tflite_config_from_flags():
     UsageError: a flag of the checkpoint evaluation given with --tflite_file.
   """
   from slim_zoo import tflite_eval  # Imports TensorFlow: not for --help.
-  from slim_zoo.errors import UsageError
-  for name, why in _NOT_FOR_TFLITE.items():
-    if FLAGS[name].present:
-      raise UsageError(f'--{name} does not apply with --tflite_file ({why}); '
-                       f'drop --{name}, or drop --tflite_file to evaluate a '
-                       'checkpoint.')
+  tflite_eval.check_flags_given([name for name in tflite_eval.NOT_FOR_TFLITE
+                                 if FLAGS[name].present])
   return tflite_eval.TFLiteEvalConfig(
       tflite_file=FLAGS.tflite_file, eval_dir=FLAGS.eval_dir,
       dataset_name=FLAGS.dataset_name, dataset_dir=FLAGS.dataset_dir,
