@@ -358,10 +358,13 @@ def _keras_model(job):
   size = job['image_size']
   builder = getattr(keras.applications, job['twin'])
   policy = job.get('keras_policy', 'float32')
-  if policy != 'float32' and job['keras_package'] == 'tf_keras':
+  if policy == 'float32':
+    return keras, builder(weights=None, input_shape=(size, size, 3),
+                          classes=1000)
+  if job['keras_package'] == 'tf_keras':
     # Benchmark processes run in TF1 graph mode (nets/compat), where
-    # tf_keras takes a mixed policy only with its V2 dtype behavior
-    # (autocasting) on; a measurement process builds just this model.
+    # tf_keras takes a policy only with its V2 dtype behavior (autocasting)
+    # on; a measurement process builds just this model.
     from tf_keras.src.engine import base_layer_utils
     base_layer_utils.enable_v2_dtype_behavior()
   keras.mixed_precision.set_global_policy(policy)
