@@ -619,6 +619,9 @@ def machine_info():
     pass
   from slim_zoo import performance
   info['cpu_bf16'] = performance.cpu_supports_bfloat16()
+  # What int8 inference speed depends on (the VNNI dot-product extensions).
+  info['cpu_int8_dot'] = sorted(performance.cpu_flags() & {
+      'avx512_vnni', 'avx_vnni', 'amx_int8'})
   for package in ('tf_slim', 'tf_keras', 'keras'):
     try:
       from importlib import metadata

@@ -56,7 +56,7 @@ def exported(digits_dir, tmp_path_factory):
       dataset_split_name='test', batch_size=100, num_readers=1,
       num_preprocessing_threads=1))
   assert results['num_examples'] == NUM_TEST
-  assert results['eval/Accuracy'] > 0.8  # Trained: chance is 0.1.
+  assert results['eval/Accuracy'] > 0.5  # Trained: chance is 0.1.
   return train_dir, export_dir, results
 
 
