@@ -26,6 +26,13 @@ OURS = 'slim'
 _OPTION_KEYS = ('xla', 'mixed_precision', 'inter_op_threads',
                 'intra_op_threads', 'fold_batch_norms', 'onednn')
 _TRAIN_FLOPS_FACTOR = 3  # forward + gradient wrt inputs + wrt weights
+# Implementations of the TFLite rows: the float flatbuffer and the int8 one
+# of export_utils.convert_tflite (post-training, calibrated, float I/O).
+TFLITE_KINDS = ('tflite_float', 'tflite_int8')
+# Synthetic images that calibrate the benchmark's int8 models (speed does
+# not depend on the ranges found; accuracy is tflite_eval's business).
+TFLITE_CALIBRATION_IMAGES = 8
+KERAS_BF16 = 'keras_bf16'  # The keras twin under 'mixed_bfloat16'.
 
 
 # --------------------------------------------------------------------------
@@ -106,9 +113,10 @@ def parse_variants(text, base):
         options[key] = value
     variants.append((label.strip(), options))
   labels = [label for label, _ in variants]
-  if len(set(labels)) != len(labels) or 'keras' in labels:
-    raise UsageError(f'--variants labels must be unique and not "keras", '
-                     f'got {labels}.')
+  if len(set(labels)) != len(labels) or any(
+      label.startswith(('keras', 'tflite')) for label in labels):
+    raise UsageError(f'--variants labels must be unique and not start with '
+                     f'"keras" or "tflite" (the other rows), got {labels}.')
   return variants
 
 
@@ -343,12 +351,30 @@ def _measure_inference(job):
 
 
 def _keras_model(job):
+  """(keras module, the twin) under the job's policy ('float32' or
+  'mixed_bfloat16': bf16 compute, float32 variables, as ours in bf16)."""
   import importlib
   keras = importlib.import_module(job['keras_package'])
   size = job['image_size']
   builder = getattr(keras.applications, job['twin'])
-  return keras, builder(weights=None, input_shape=(size, size, 3),
-                        classes=1000)
+  policy = job.get('keras_policy', 'float32')
+  if policy == 'float32':
+    return keras, builder(weights=None, input_shape=(size, size, 3),
+                          classes=1000)
+  if job['keras_package'] == 'tf_keras':
+    # Benchmark processes run in TF1 graph mode (nets/compat), where
+    # tf_keras takes a policy only with its V2 dtype behavior (autocasting)
+    # on; a measurement process builds just this model.
+    from tf_keras.src.engine import base_layer_utils
+    base_layer_utils.enable_v2_dtype_behavior()
+  keras.mixed_precision.set_global_policy(policy)
+  try:
+    model = builder(weights=None, input_shape=(size, size, 3), classes=1000)
+  finally:
+    # The layers keep the policy they were built with; later models (an
+    # in-process caller's) get the default again.
+    keras.mixed_precision.set_global_policy('float32')
+  return keras, model
 
 
 def _measure_keras_train(job):
@@ -377,6 +403,58 @@ def _measure_keras_inference(job):
   times = _timed_steps(
       lambda: model.predict(images, batch_size=job['batch_size'], verbose=0),
       job['warmup'], job['steps'])
+  return {'step_times': times}
+
+
+def _measure_tflite_convert(job):
+  """Writes the float and int8 TFLite models of the frozen inference graph.
+
+  The int8 model is export_utils.convert_tflite's post-training
+  quantization (int8 weights and activations, float input/output),
+  calibrated on TFLITE_CALIBRATION_IMAGES synthetic images.
+
+  Returns:
+    {'paths': {kind: path}, 'bytes': {kind: size}, 'convert_seconds': {...}}.
+  """
+  import numpy as np
+  from slim_zoo import export_utils
+  graph_def, input_name, output_name, logits_name = frozen_inference_graph(
+      job['model'], job['image_size'], seed=0)
+  metadata = {'input': input_name,
+              'outputs': {'logits': logits_name, 'probabilities': output_name}}
+  rng = np.random.RandomState(0)
+  calibration = [rng.uniform(-1, 1, [1, job['image_size'], job['image_size'],
+                                     3]).astype(np.float32)
+                 for _ in range(TFLITE_CALIBRATION_IMAGES)]
+  result = {'paths': {}, 'bytes': {}, 'convert_seconds': {}}
+  for kind, images in (('tflite_float', None), ('tflite_int8', calibration)):
+    start = time.time()
+    flatbuffer = export_utils.convert_tflite(graph_def, metadata, images)
+    path = os.path.join(job['directory'], f'{job["model"]}_{kind}.tflite')
+    export_utils.write_bytes(flatbuffer, path)
+    result['paths'][kind] = path
+    result['bytes'][kind] = len(flatbuffer)
+    result['convert_seconds'][kind] = time.time() - start
+  return result
+
+
+def _measure_tflite_inference(job):
+  """Images/sec of a TFLite model in the interpreter (XNNPACK, the
+  interpreter's default delegate), job['threads'] threads, fed batch."""
+  import warnings
+  import numpy as np
+  from slim_zoo.nets.compat import tf
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')  # tf.lite.Interpreter deprecation note.
+    interpreter = tf.lite.Interpreter(model_path=job['tflite_path'],
+                                      num_threads=job['threads'])
+  detail = interpreter.get_input_details()[0]
+  shape = [job['batch_size']] + list(detail['shape'][1:])
+  interpreter.resize_tensor_input(detail['index'], shape)
+  interpreter.allocate_tensors()
+  images = np.random.RandomState(0).uniform(-1, 1, shape).astype(np.float32)
+  interpreter.set_tensor(detail['index'], images)
+  times = _timed_steps(interpreter.invoke, job['warmup'], job['steps'])
   return {'step_times': times}
 
 
@@ -445,6 +523,8 @@ _WORKERS = {
     'keras_train': _measure_keras_train,
     'keras_inference': _measure_keras_inference,
     'input': _measure_input,
+    'tflite_convert': _measure_tflite_convert,
+    'tflite_inference': _measure_tflite_inference,
 }
 
 
@@ -461,6 +541,11 @@ def run_worker(job):
     from slim_zoo import performance
     result['precision'] = performance.resolve_mixed_precision(
         job['options']['mixed_precision'])
+  elif 'keras_policy' in job:
+    result['precision'] = ('bfloat16' if 'bfloat16' in job['keras_policy']
+                           else 'none')
+  elif job['kind'] == 'tflite_inference':
+    result['precision'] = job['tflite'].replace('tflite_', '')
   result['max_rss_mb'] = _peak_rss_mb()
   return result
 
@@ -534,6 +619,9 @@ def machine_info():
     pass
   from slim_zoo import performance
   info['cpu_bf16'] = performance.cpu_supports_bfloat16()
+  # What int8 inference speed depends on (the VNNI dot-product extensions).
+  info['cpu_int8_dot'] = sorted(performance.cpu_flags() & {
+      'avx512_vnni', 'avx_vnni', 'amx_int8'})
   for package in ('tf_slim', 'tf_keras', 'keras'):
     try:
       from importlib import metadata
@@ -557,6 +645,8 @@ class Benchmark:
     self.peaks = {}
     self.loads = []
     self.input_pipeline = None
+    self.tflite_models = {}  # name -> sizes and conversion times
+    self._scratch = None
 
   def _run(self, job):
     load = _load()
@@ -585,6 +675,22 @@ class Benchmark:
       self.peaks[dtype]['per_cpu_sec'] = _summary(
           [r['gflops_per_cpu_sec'] for r in runs])
 
+  def _scratch_dir(self):
+    """A temporary directory for the TFLite models, removed by `run`."""
+    if self._scratch is None:
+      self._scratch = tempfile.TemporaryDirectory(prefix='slim_benchmark_')
+    return self._scratch.name
+
+  def _keras_precisions(self):
+    """Keras twin policies to time: float32, and mixed_bfloat16 when one of
+    our configurations computes in bf16 (equal-precision ratios)."""
+    from slim_zoo import performance
+    policies = [('keras', 'float32')]
+    if any(performance.resolve_mixed_precision(options['mixed_precision'])
+           == 'bfloat16' for _, options in self.variants):
+      policies.append((KERAS_BF16, 'mixed_bfloat16'))
+    return policies
+
   def measure_model(self, spec):
     """Measures one network: profile, then alternating timed runs."""
     cfg = self.config
@@ -596,6 +702,9 @@ class Benchmark:
       self.log(f'  {spec.name}: no keras.applications twin; ours only.')
     plans = []  # (measurement, label, job template)
     for measurement in cfg['measure']:
+      if measurement == 'tflite':
+        plans += self._tflite_plans(spec, size)
+        continue
       batch = (cfg['batch_size'] if measurement == 'train'
                else cfg['inference_batch_size'])
       base = {'model': spec.name, 'image_size': size, 'batch_size': batch,
@@ -605,26 +714,54 @@ class Benchmark:
             base, kind=measurement, label=label, options=options,
             profile_ops=cfg['profile_ops'])))
       if twin:
-        plans.append((measurement, 'keras', dict(
-            base, kind='keras_' + measurement, label='keras', twin=twin,
-            keras_package=cfg['keras_package'])))
-    results = {(m, label): [] for m, label, _ in plans}
+        for label, policy in self._keras_precisions():
+          plans.append((measurement, label, dict(
+              base, kind='keras_' + measurement, label=label, twin=twin,
+              keras_package=cfg['keras_package'], keras_policy=policy)))
+    key = lambda m, job: (m, job['label'], job['batch_size'])  # noqa: E731
+    results = {key(m, job): [] for m, _, job in plans}
     for _ in range(cfg['num_runs']):
       for measurement, label, job in plans:
-        results[(measurement, label)].append(self._run(job))
+        results[key(measurement, job)].append(self._run(job))
     for measurement, label, job in plans:
-      runs = results[(measurement, label)]
+      runs = results[key(measurement, job)]
       self.rows.append(self._row(spec, measurement, label, job, runs,
                                  profile, twin))
     self._add_ratios(spec.name)
+
+  def _tflite_plans(self, spec, size):
+    """Frozen graph (each configuration of ours), float TFLite and int8
+    TFLite at every --tflite_batch_sizes, after one conversion process."""
+    cfg = self.config
+    converted = self._run({'kind': 'tflite_convert', 'model': spec.name,
+                           'image_size': size,
+                           'directory': self._scratch_dir()})
+    self.tflite_models[spec.name] = {
+        'bytes': converted['bytes'],
+        'convert_seconds': converted['convert_seconds'],
+        'calibration_images': TFLITE_CALIBRATION_IMAGES}
+    plans = []
+    for batch in cfg['tflite_batch_sizes']:
+      base = {'model': spec.name, 'image_size': size, 'batch_size': batch,
+              'warmup': cfg['num_warmup_steps'], 'steps': cfg['num_steps']}
+      for label, options in self.variants:
+        plans.append(('tflite', label, dict(
+            base, kind='inference', label=label, options=options)))
+      for kind in TFLITE_KINDS:
+        plans.append(('tflite', kind, dict(
+            base, kind='tflite_inference', label=kind, tflite=kind,
+            tflite_path=converted['paths'][kind],
+            threads=cfg['tflite_threads'])))
+    return plans
 
   def _row(self, spec, measurement, label, job, runs, profile, twin):
     speeds = [r['images_per_sec'] for r in runs]
     summary = _summary(speeds)
     step_times = [t for r in runs for t in r['step_times']]
+    keras = label.startswith('keras')
     row = {
         'model': spec.name, 'implementation': label,
-        'keras_model': twin if label == 'keras' else '',
+        'keras_model': twin if keras else '',
         'measurement': measurement, 'batch_size': job['batch_size'],
         'image_size': job['image_size'],
         'images_per_sec': summary['median'],
@@ -638,14 +775,17 @@ class Benchmark:
         'params': profile['params'],
         'forward_gflops_per_image': profile['forward_flops'] / 1e9,
         'options': json.dumps(job.get('options', {}), sort_keys=True),
-        # What the rewrite resolved to ('auto' depends on the CPU).
+        # What the rewrite resolved to ('auto' depends on the CPU); keras:
+        # its policy; TFLite: float or int8.
         'precision': runs[0].get('precision', 'none'),
         'op_profile': runs[0].get('op_profile'),
         'raw_runs': [{k: r[k] for k in ('images_per_sec', 'images_per_cpu_sec',
                                         'step_times', 'max_rss_mb', 'load')}
                      for r in runs],
     }
-    if label != 'keras':
+    if label in TFLITE_KINDS:
+      row['threads'] = job['threads']
+    if not keras:
       factor = _TRAIN_FLOPS_FACTOR if measurement == 'train' else 1
       achieved = factor * profile['forward_flops'] * summary['median'] / 1e9
       row['achieved_gflops'] = achieved
@@ -661,17 +801,56 @@ class Benchmark:
     return row
 
   def _add_ratios(self, model):
+    """Ratios of rows measured in the same run.
+
+    Ours vs keras at equal precision (bf16 vs the twin under mixed_bfloat16,
+    fp32 vs fp32): `ratio_vs_keras`; a bf16 row also gets
+    `ratio_vs_keras_fp32` (what --compare=keras reported before). TFLite
+    rows: `ratio_vs_tflite_float` (int8 / float at the same batch) and
+    `ratio_vs_frozen` (/ the frozen graph of the first configuration).
+    """
     rows = [r for r in self.rows if r['model'] == model]
-    for row in rows:
-      if row['implementation'] == 'keras':
-        continue
+
+    def find(row, implementation=None, precision=None):
       for other in rows:
-        if (other['implementation'] == 'keras' and
-            other['measurement'] == row['measurement']):
-          row['ratio_vs_keras'] = (row['images_per_sec'] /
-                                   other['images_per_sec'])
-          row['cpu_ratio_vs_keras'] = (row['images_per_cpu_sec'] /
-                                       other['images_per_cpu_sec'])
+        if (other['measurement'] == row['measurement'] and
+            other['batch_size'] == row['batch_size'] and
+            (implementation is None or
+             other['implementation'] == implementation) and
+            (precision is None or other['precision'] == precision)):
+          return other
+      return None
+
+    def ratio(row, other, prefix):
+      row[prefix] = row['images_per_sec'] / other['images_per_sec']
+      row['cpu_' + prefix] = (row['images_per_cpu_sec'] /
+                              other['images_per_cpu_sec'])
+
+    ours = self.variants[0][0]
+    for row in rows:
+      label = row['implementation']
+      if label.startswith('keras'):
+        continue
+      if label in TFLITE_KINDS:
+        frozen = find(row, ours)
+        if frozen:
+          ratio(row, frozen, 'ratio_vs_frozen')
+          row['frozen_precision'] = frozen['precision']
+        if label == 'tflite_int8':
+          other = find(row, 'tflite_float')
+          if other:
+            ratio(row, other, 'ratio_vs_tflite_float')
+        continue
+      keras_rows = [r for r in rows if r['implementation'].startswith('keras')
+                    and r['measurement'] == row['measurement'] and
+                    r['batch_size'] == row['batch_size']]
+      same = [r for r in keras_rows if r['precision'] == row['precision']]
+      if same:
+        ratio(row, same[0], 'ratio_vs_keras')
+        row['keras_precision'] = same[0]['precision']
+      fp32 = [r for r in keras_rows if r['precision'] == 'none']
+      if row['precision'] == 'bfloat16' and fp32:
+        ratio(row, fp32[0], 'ratio_vs_keras_fp32')
 
   def measure_input_pipeline(self):
     """Decode + preprocessing images/sec vs mobilenet_v1 training."""
@@ -702,17 +881,22 @@ class Benchmark:
     """
     from slim_zoo.nets import nets_factory
     started = time.time()
-    if self.config['matmul_size']:
-      self.log('matmul peak')
-      self.measure_peaks()
-    for name in self.models:
-      self.log(name)
-      self.measure_model(nets_factory.get_spec(name))
-      if self.on_progress:
-        self.on_progress(self.report(started))
-    if self.config['input_pipeline']:
-      self.log('input pipeline')
-      self.measure_input_pipeline()
+    try:
+      if self.config['matmul_size']:
+        self.log('matmul peak')
+        self.measure_peaks()
+      for name in self.models:
+        self.log(name)
+        self.measure_model(nets_factory.get_spec(name))
+        if self.on_progress:
+          self.on_progress(self.report(started))
+      if self.config['input_pipeline']:
+        self.log('input pipeline')
+        self.measure_input_pipeline()
+    finally:
+      if self._scratch is not None:
+        self._scratch.cleanup()
+        self._scratch = None
     return self.report(started)
 
   def report(self, started):
@@ -733,15 +917,18 @@ class Benchmark:
         if any(x is not None for x in self.loads) else None,
         'matmul_peak_gflops': self.peaks,
         'input_pipeline': self.input_pipeline,
+        'tflite_models': self.tflite_models,
         'results': self.rows,
         'wall_seconds': time.time() - started,
     }
 
 
 CSV_COLUMNS = ('model', 'implementation', 'keras_model', 'measurement',
-               'batch_size', 'image_size', 'images_per_sec',
+               'precision', 'batch_size', 'image_size', 'images_per_sec',
                'images_per_sec_min', 'images_per_sec_max', 'runs',
                'ratio_vs_keras', 'images_per_cpu_sec', 'cpu_ratio_vs_keras',
+               'ratio_vs_keras_fp32', 'ratio_vs_tflite_float',
+               'ratio_vs_frozen', 'frozen_precision',
                'step_ms_median', 'params',
                'forward_gflops_per_image', 'achieved_gflops', 'pct_fp32_peak',
                'pct_bf16_peak', 'achieved_gflops_per_cpu_sec',
@@ -773,6 +960,55 @@ def _pct(row):
           f'({row["pct_fp32_peak_per_cpu_sec"]:.1f})')
 
 
+def _precision_name(row):
+  return 'bf16' if row.get('precision') == 'bfloat16' else 'fp32'
+
+
+def _tflite_markdown(report):
+  """The TFLite table: frozen graph, float and int8 TFLite per batch."""
+  rows = [r for r in report['results'] if r['measurement'] == 'tflite']
+  if not rows:
+    return []
+  ours = report['variants'][0]['label']
+  threads = next(r['threads'] for r in rows if 'threads' in r)
+  lines = ['', f'TFLite inference (tf.lite.Interpreter, XNNPACK delegate, '
+           f'{threads} threads) beside our frozen graph ({ours}), same '
+           'run. int8: post-training quantization (export_utils.'
+           'convert_tflite: int8 weights and activations, float input and '
+           f'output), calibrated on {TFLITE_CALIBRATION_IMAGES} synthetic '
+           'images.', '',
+           '| network | batch | size | frozen graph img/s | TFLite float '
+           'img/s | TFLite int8 img/s | int8/float | int8/frozen | '
+           'float/frozen | int8/float per CPU-s |',
+           '|---|---|---|---|---|---|---|---|---|---|']
+  seen = []
+  for row in rows:
+    key = (row['model'], row['batch_size'])
+    if key in seen:
+      continue
+    seen.append(key)
+    group = {r['implementation']: r for r in rows
+             if (r['model'], r['batch_size']) == key}
+    frozen, lite, int8 = (group.get(ours), group.get('tflite_float'),
+                          group.get('tflite_int8'))
+
+    def speed(r):
+      return '' if r is None else (
+          f'{r["images_per_sec"]:.2f} ({r["images_per_sec_min"]:.2f}..'
+          f'{r["images_per_sec_max"]:.2f})')
+
+    frozen_text = (f'{speed(frozen)} {_precision_name(frozen)}' if frozen
+                   else '')
+    lines.append(
+        f'| {key[0]} | {key[1]} | {row["image_size"]} | {frozen_text} | '
+        f'{speed(lite)} | {speed(int8)} | '
+        f'{_fmt((int8 or {}).get("ratio_vs_tflite_float"), 2)} | '
+        f'{_fmt((int8 or {}).get("ratio_vs_frozen"), 2)} | '
+        f'{_fmt((lite or {}).get("ratio_vs_frozen"), 2)} | '
+        f'{_fmt((int8 or {}).get("cpu_ratio_vs_tflite_float"), 2)} |')
+  return lines
+
+
 def to_markdown(report):
   """The README performance table of a report."""
   machine = report['machine']
@@ -798,12 +1034,16 @@ def to_markdown(report):
             '|---|---|---|---|---|---|---|---|---|---|---|']
   rows = report['results']
   for row in rows:
-    if row['implementation'] == 'keras':
+    if (row['implementation'].startswith('keras') or
+        row['measurement'] == 'tflite'):
       continue
+    # The keras row at the same precision (what the ratios compare).
     keras = next((r for r in rows if r['model'] == row['model'] and
-                  r['implementation'] == 'keras' and
-                  r['measurement'] == row['measurement']), None)
-    precision = 'bf16' if row.get('precision') == 'bfloat16' else 'fp32'
+                  r['implementation'].startswith('keras') and
+                  r['measurement'] == row['measurement'] and
+                  r['batch_size'] == row['batch_size'] and
+                  r.get('precision') == row.get('precision')), None)
+    precision = _precision_name(row)
     what = f'{row["measurement"]} ({precision})'
     if len(report['variants']) > 1:
       what = f'{row["measurement"]} ({row["implementation"]}: {precision})'
@@ -811,8 +1051,8 @@ def to_markdown(report):
             f'..{row["images_per_sec_max"]:.2f})')
     theirs = (f'{keras["images_per_sec"]:.2f} '
               f'({keras["images_per_sec_min"]:.2f}..'
-              f'{keras["images_per_sec_max"]:.2f}) {keras["keras_model"]}'
-              if keras else '')
+              f'{keras["images_per_sec_max"]:.2f}) {keras["keras_model"]} '
+              f'{_precision_name(keras)}' if keras else '')
     lines.append(
         f'| {row["model"]} | {what} | {row["batch_size"]} | '
         f'{row["image_size"]} | {ours} | {theirs} | '
@@ -820,6 +1060,7 @@ def to_markdown(report):
         f'{_fmt(row.get("cpu_ratio_vs_keras"), 2)} | '
         f'{row["forward_gflops_per_image"]:.2f} | '
         f'{_pct(row)} | {row["max_rss_mb"]:.0f} |')
+  lines += _tflite_markdown(report)
   profiled = [row for row in rows if row.get('op_profile')]
   if profiled:
     lines += ['', 'Op profile (one traced step of the first run; ms per op '
@@ -874,16 +1115,29 @@ def config_from_flags(flag_values, argv):
   if flag_values.num_warmup_steps < 0:
     raise UsageError(f'--num_warmup_steps={flag_values.num_warmup_steps} '
                      'must be >= 0.')
-  unknown = set(flag_values.measure) - {'train', 'inference'}
+  unknown = set(flag_values.measure) - {'train', 'inference', 'tflite'}
   if unknown:
     raise UsageError(f'--measure={",".join(flag_values.measure)}: unknown '
-                     f'{", ".join(sorted(unknown))}; use train, inference.')
+                     f'{", ".join(sorted(unknown))}; use train, inference, '
+                     'tflite.')
+  try:
+    tflite_batches = [int(b) for b in flag_values.tflite_batch_sizes]
+  except ValueError:
+    tflite_batches = []
+  if not tflite_batches or min(tflite_batches) < 1:
+    raise UsageError(f'--tflite_batch_sizes='
+                     f'{",".join(flag_values.tflite_batch_sizes)} must be '
+                     'positive integers, e.g. 1,8.')
+  if flag_values.tflite_threads < 1:
+    raise UsageError(f'--tflite_threads={flag_values.tflite_threads} must be '
+                     '>= 1.')
   keys = ('measure', 'batch_size', 'inference_batch_size', 'image_size',
           'num_runs', 'num_warmup_steps', 'num_steps', 'compare',
           'keras_package', 'matmul_size', 'input_pipeline', 'profile_ops',
-          'input_pipeline_images', 'worker_timeout')
+          'input_pipeline_images', 'worker_timeout', 'tflite_threads')
   config = {key: getattr(flag_values, key) for key in keys}
   config['measure'] = list(config['measure'])
+  config['tflite_batch_sizes'] = tflite_batches
   del argv  # absl strips the flags from argv; the command comes from sys.argv.
   config['command'] = ' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:])
   return config

@@ -11,6 +11,13 @@ wildcards such as ``resnet_v1_*``) the benchmark reports:
 * inference images/sec of the exported frozen graph: the inference graph
   export_inference_graph.py builds, frozen, optionally optimized
   (``--fold_batch_norms``), run on a fed batch of ``--inference_batch_size``;
+* with ``--measure=...,tflite``: TFLite inference images/sec of the float
+  and the int8 model (``export_utils.convert_tflite``; int8 is its
+  post-training quantization with float input/output, calibrated on 8
+  synthetic images) in ``tf.lite.Interpreter`` (XNNPACK, its default
+  delegate; ``--tflite_threads``) at each ``--tflite_batch_sizes``, beside
+  the frozen graph at the same batches, with the int8/float and
+  TFLite/frozen ratios of the same run;
 * peak memory (``ru_maxrss`` of the process that made the measurement);
 * the machine's own fp32 and bf16 matmul peak (large square matmuls through
   TF, measured in the same run) and the achieved GFLOP/s as a % of it
@@ -25,7 +32,10 @@ measurement and the median (and min..max) across runs is reported.
 ``--compare=keras`` also times the keras.applications twin (``weights=None``,
 same batch, image size and optimizer, ``train_on_batch`` and ``predict``),
 alternating ours and keras run by run so that load changes hit both, and
-prints the our/keras ratio. ``--variants`` compares configurations of ours
+prints the our/keras ratio at equal precision: when ours computes in bf16,
+the twin is also timed under keras' ``mixed_bfloat16`` policy and that is
+the ratio (``ratio_vs_keras``; the bf16-vs-fp32 one stays in the JSON as
+``ratio_vs_keras_fp32``). ``--variants`` compares configurations of ours
 the same way (the levers of performance.py). Ours runs at the scripts'
 default, ``--mixed_precision=auto`` (bf16 on CPUs with native bf16); each
 row records the precision it resolved to. ``--profile_ops`` adds the
@@ -60,7 +70,12 @@ def define_flags():
                         'Comma-separated network names or wildcards '
                         '(e.g. "resnet_v1_*,mobilenet_v2").')
     flags.DEFINE_list('measure', ['train', 'inference'],
-                      'What to time per network: train, inference.')
+                      'What to time per network: train, inference, tflite '
+                      '(frozen graph, float and int8 TFLite at '
+                      '--tflite_batch_sizes).')
+    flags.DEFINE_list('tflite_batch_sizes', ['1', '8'],
+                      'Batches of the tflite measurement.')
+    flags.DEFINE_integer('tflite_threads', 2, 'TFLite interpreter threads.')
     flags.DEFINE_integer('batch_size', 16, 'Training batch size.')
     flags.DEFINE_integer('inference_batch_size', 32, 'Inference batch size.')
     flags.DEFINE_integer('image_size', None,

@@ -28,6 +28,17 @@ Without --eval_image_size, a checkpoint of this zoo's training script is
 evaluated at the size it was trained at, any other at the registry's
 evaluation size of the published checkpoint (299 for resnet_v2_*, which
 research/slim trained and evaluated at 299).
+
+An exported TFLite model (float, int8, or fully integer with int8/uint8
+input and output) is evaluated the same way with --tflite_file instead of
+--checkpoint_path:
+  eval_image_classifier --tflite_file=/tmp/export/model_int8.tflite \\
+      --eval_dir=/tmp/eval --dataset_name=digits --dataset_split_name=test \\
+      --dataset_dir=/tmp/digits
+The network and preprocessing come from the metadata beside the model
+(MODEL.tflite.json; without it pass --model_name), the image size and
+channels from the model's input; --intra_op_threads sets the interpreter's
+threads.
 """
 
 import dataclasses
@@ -76,6 +87,14 @@ def define_flags():
   common_flags.define_moving_average_flag()
   common_flags.define_master_flag()
   common_flags.define_performance_flags(mixed_precision='none')
+  with common_flags.group('TFLite'):
+    flags.DEFINE_string('tflite_file', None,
+                        'Evaluate this exported .tflite model (float, int8 or '
+                        'integer I/O) instead of a checkpoint; the network '
+                        'comes from its metadata file MODEL.tflite.json '
+                        '(else --model_name).')
+
+
 
 
 def config_from_flags():
@@ -95,10 +114,48 @@ def _print(results):
         flush=True)
 
 
+def tflite_config_from_flags():
+  """TFLiteEvalConfig of the parsed flags.
+
+  Raises:
+    UsageError: a flag of the checkpoint evaluation given with --tflite_file.
+  """
+  from slim_zoo import tflite_eval  # Imports TensorFlow: not for --help.
+  tflite_eval.check_flags_given([name for name in tflite_eval.NOT_FOR_TFLITE
+                                 if FLAGS[name].present])
+  return tflite_eval.TFLiteEvalConfig(
+      tflite_file=FLAGS.tflite_file, eval_dir=FLAGS.eval_dir,
+      dataset_name=FLAGS.dataset_name, dataset_dir=FLAGS.dataset_dir,
+      dataset_split_name=FLAGS.dataset_split_name,
+      # The default network is no guess for a model without metadata.
+      model_name=FLAGS.model_name if FLAGS['model_name'].present else None,
+      preprocessing_name=FLAGS.preprocessing_name,
+      batch_size=FLAGS.batch_size, labels_offset=FLAGS.labels_offset,
+      num_readers=FLAGS.num_readers,
+      num_preprocessing_threads=FLAGS.num_preprocessing_threads,
+      max_num_batches=FLAGS.max_num_batches,
+      num_threads=FLAGS.intra_op_threads or None)
+
+
+def _print_tflite(results):
+  from slim_zoo import evaluate  # Imports TensorFlow: not for --help.
+  for key in ('eval/Accuracy', 'eval/Recall_5'):
+    print(f'{key}[{results[key]:.4f}]')
+  kind = 'quantized' if results['quantized'] else 'float'
+  print(f'Evaluated {results["num_examples"]} examples of TFLite model '
+        f'{results["tflite_file"]} ({kind}, {results["input_type"]} input); '
+        f'results in {os.path.join(FLAGS.eval_dir, evaluate.RESULTS_FILENAME)}',
+        flush=True)
+
+
 def main(argv):
   del argv
-  from slim_zoo import evaluate  # Imports TensorFlow: not for --help.
   logging.set_verbosity(logging.INFO)
+  if FLAGS.tflite_file is not None:
+    from slim_zoo import tflite_eval  # Imports TensorFlow: not for --help.
+    _print_tflite(tflite_eval.evaluate(tflite_config_from_flags()))
+    return
+  from slim_zoo import evaluate  # Imports TensorFlow: not for --help.
   evaluate.run(config_from_flags(), on_result=_print)
 
 
