@@ -192,15 +192,14 @@ def build_eval_graph(cfg, dataset):
   restore = variables_to_restore(cfg.moving_average_decay, global_step)
   if not isinstance(restore, dict):
     restore = {var.op.name: var for var in restore}
-  names = dataset.labels_to_names or {}
   return {'initializer': iterator.initializer, 'correct': correct,
           'in_top5': in_top5, 'global_step': global_step,
           'saver': tf.train.Saver(restore), 'restore': restore,
           'image_size': size, 'predictions': predictions,
           'labels': tf.cast(labels, tf.int64), 'images': images,
           'probabilities': tf.reduce_max(tf.nn.softmax(logits), 1),
-          'class_names': [str(names.get(i + cfg.labels_offset, i))
-                          for i in range(num_classes)]}
+          'class_names': class_names(dataset, cfg.labels_offset,
+                                     num_classes)}
 
 
 def eval_image_size(cfg):
@@ -337,17 +336,39 @@ def evaluate_checkpoint(cfg, ops, checkpoint, num_samples=None):
       'checkpoint': checkpoint,
       'moving_averages': bool(cfg.moving_average_decay),
       'seconds': round(time.time() - start, 3),
+  }
+  results.update(class_results(matrix, ops['class_names']))
+  if wanted:
+    results['misclassified'] = mistakes
+  return results
+
+
+def class_names(dataset, labels_offset, num_classes):
+  """The name of each of the `num_classes` scores (the label if unnamed)."""
+  names = dataset.labels_to_names or {}
+  return [str(names.get(i + labels_offset, i)) for i in range(num_classes)]
+
+
+def class_results(matrix, names):
+  """The per-class part of a results dict, from the pass's confusion matrix.
+
+  Args:
+    matrix: int counts [classes, classes], rows true classes.
+    names: one name per class.
+
+  Returns:
+    {'per_class_accuracy': [...], 'confusion_matrix': matrix,
+     'class_names': names}, as `_write_results` expects.
+  """
+  return {
       'per_class_accuracy': [
           {'label': i, 'name': name, 'accuracy': accuracy,
            'num_examples': int(matrix[i].sum())}
           for i, (name, accuracy) in enumerate(zip(
-              ops['class_names'], plots.per_class_accuracy(matrix)))],
+              names, plots.per_class_accuracy(matrix)))],
       'confusion_matrix': matrix,
-      'class_names': list(ops['class_names']),
+      'class_names': list(names),
   }
-  if wanted:
-    results['misclassified'] = mistakes
-  return results
 
 
 # Results keys left out of the JSON: arrays, which _write_pictures writes as

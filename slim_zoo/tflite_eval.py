@@ -35,6 +35,7 @@ from typing import Optional
 import numpy as np
 
 from slim_zoo import evaluate as eval_lib
+from slim_zoo import plots
 from slim_zoo.errors import UsageError
 
 # A TFLite flatbuffer carries this file identifier at bytes 4-8.
@@ -351,6 +352,7 @@ def evaluate(cfg):
   start = time.time()
   correct = top5 = 0
   count = batches = 0
+  matrix = np.zeros([num_classes, num_classes], np.int64)
   with tf.Graph().as_default():
     data = input_pipeline.build_dataset(
         dataset, preprocessing_fn, input_pipeline.InputConfig(
@@ -377,7 +379,9 @@ def evaluate(cfg):
           raise
         labels = labels.reshape(-1).astype(np.int64)
         scores = runner.scores(images)
-        correct += int((scores.argmax(axis=1) == labels).sum())
+        predictions = scores.argmax(axis=1)
+        matrix += plots.confusion_matrix(labels, predictions, num_classes)
+        correct += int((predictions == labels).sum())
         top5 += int(in_top_k(scores, labels, min(5, num_classes)).sum())
         count += len(labels)
         batches += 1
@@ -403,5 +407,7 @@ def evaluate(cfg):
       'invoke_batch': runner.chunk,
       'seconds': round(time.time() - start, 3),
   }
+  results.update(eval_lib.class_results(matrix, eval_lib.class_names(
+      dataset, cfg.labels_offset, num_classes)))
   eval_lib._write_results(cfg.eval_dir, results)  # As the checkpoint's.
   return results

@@ -129,6 +129,13 @@ def test_float_int8_and_integer_io_models_match_the_checkpoint(
   assert _correct(as_float) == round(checkpoint['eval/Accuracy'] * NUM_TEST)
   assert as_float['eval/Recall_5'] == pytest.approx(
       checkpoint['eval/Recall_5'])
+  # The same per-class report and pictures as the checkpoint's, counted in
+  # the same pass.
+  per_class = as_float['per_class_accuracy']
+  assert sum(c['num_examples'] for c in per_class) == NUM_TEST
+  assert round(sum(c['accuracy'] * c['num_examples'] for c in per_class)) == (
+      _correct(as_float))
+  assert (tmp_path / 'float' / as_float['confusion_matrix_png']).is_file()
 
   int8 = tflite_eval.evaluate(_tflite_config(
       os.path.join(export_dir, 'model_int8.tflite'), digits_dir,
