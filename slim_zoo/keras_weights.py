@@ -500,7 +500,8 @@ def _convert_layer(unit, scope, slim_vars, epsilon, first, bgr, logits,
                          'biases' not in slim_vars else 0)
     variance = bn['variance'].astype(np.float64)
     gamma = bn['gamma']
-    shift = bn['epsilon'] - epsilon
+    # In float32, as both frameworks use it (0.001 vs float32(0.001)).
+    shift = float(np.float32(bn['epsilon']) - np.float32(epsilon))
     if 'gamma' in slim_vars:
       gamma = np.ones_like(mean) if gamma is None else gamma
       if shift < 0:  # keep the variance, scale gamma instead
@@ -543,6 +544,31 @@ class ConvertResult:
   converted: int
   fresh: tuple
   difference: Optional[str]
+
+
+def _write_checkpoint(arrays, output):
+  """Writes {name: array} as checkpoint `output` (one SaveV2, no variables),
+  through a temporary directory beside it; the index is moved in last."""
+  from slim_zoo.nets.compat import tf
+  parent = os.path.dirname(os.path.abspath(output))
+  tmp = tempfile.mkdtemp(prefix='.convert-', dir=parent)
+  try:
+    names = sorted(arrays)
+    with tf.Graph().as_default():
+      feeds = {tf.placeholder(arrays[n].dtype, arrays[n].shape): arrays[n]
+               for n in names}
+      save = tf.raw_ops.SaveV2(prefix=os.path.join(tmp, 'model.ckpt'),
+                               tensor_names=names,
+                               shape_and_slices=[''] * len(names),
+                               tensors=list(feeds))
+      with tf.Session() as session:
+        session.run(save, feeds)
+    # Data first, index last: a checkpoint exists once its index does.
+    for name in sorted(os.listdir(tmp), key=lambda f: f.endswith('.index')):
+      os.replace(os.path.join(tmp, name),
+                 os.path.abspath(output) + name[len('model.ckpt'):])
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _check_output(output):
@@ -625,25 +651,20 @@ def convert(weights, model_name, output, labels_offset=None):
                                    twin.facts.bgr, True, labels_offset))
     fresh = tuple(v.op.name for _, layer in fresh_layers
                   for v in layer.values())
-    variables = slim.get_model_variables()
-    tmp = tempfile.mkdtemp(prefix='.convert-',
-                           dir=os.path.dirname(os.path.abspath(output)))
-    try:
-      with tf.Session() as session:
-        session.run(tf.variables_initializer(variables))
-        for var, value in values.items():
-          var.load(np.asarray(value, var.dtype.as_numpy_dtype), session)
-        saver = tf.train.Saver(variables, write_version=tf.train.SaverDef.V2)
-        saved = saver.save(session, os.path.join(tmp, 'model.ckpt'),
-                           write_meta_graph=False, write_state=False)
-      # Data first, index last: a checkpoint exists once its index does.
-      files = sorted(os.listdir(tmp), key=lambda f: f.endswith('.index'))
-      for name in files:
-        os.replace(os.path.join(tmp, name),
-                   os.path.abspath(output) + name[len('model.ckpt'):])
-      del saved
-    finally:
-      shutil.rmtree(tmp, ignore_errors=True)
+    fresh_vars = [v for _, layer in fresh_layers for v in layer.values()]
+    with tf.Session() as session:
+      # Fresh values from the network's own (seeded) initializers.
+      fresh_values = session.run([v.initial_value for v in fresh_vars])
+    arrays = {v.op.name: np.asarray(value, v.dtype.as_numpy_dtype)
+              for v, value in values.items()}
+    arrays.update((v.op.name, value) for v, value in zip(fresh_vars,
+                                                           fresh_values))
+    left = [v.op.name for v in slim.get_model_variables()
+            if v.op.name not in arrays]
+    if left:
+      raise UsageError(f'No keras value for {", ".join(left[:4])}; the keras '
+                       'model is not the same architecture.')
+  _write_checkpoint(arrays, output)
   return ConvertResult(checkpoint=output, model_name=spec.name,
                        num_classes=num_classes, labels_offset=labels_offset,
                        converted=len(values), fresh=fresh,
