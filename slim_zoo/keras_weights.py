@@ -584,6 +584,25 @@ def _check_output(output):
                      'prefix inside it (e.g. {output}/model.ckpt).')
 
 
+def check_request(model_name, output, labels_offset=None):
+  """Checks a conversion up front (before keras runs or anything is written).
+
+  Returns:
+    (NetSpec, Twin, labels_offset resolved from the registry if None).
+
+  Raises:
+    UsageError: no convertible twin, a bad --output or --labels_offset.
+  """
+  spec, twin = _convertible_twin(model_name)
+  _check_output(output)
+  if labels_offset is None:
+    labels_offset = spec.labels_offset
+  if labels_offset not in (0, 1):
+    raise UsageError(f'--labels_offset={labels_offset}: pass 0 (background '
+                     'class added) or 1 (keras classes as they are).')
+  return spec, twin, labels_offset
+
+
 def convert(weights, model_name, output, labels_offset=None):
   """Writes `weights` (KerasWeights) as a checkpoint of `model_name`.
 
@@ -605,13 +624,7 @@ def convert(weights, model_name, output, labels_offset=None):
   """
   from slim_zoo.nets.compat import slim, tf
   from slim_zoo.nets import nets_factory
-  spec, twin = _convertible_twin(model_name)
-  _check_output(output)
-  if labels_offset is None:
-    labels_offset = spec.labels_offset
-  if labels_offset not in (0, 1):
-    raise UsageError(f'--labels_offset={labels_offset}: 0 (background class '
-                     'added) or 1 (keras classes as they are).')
+  spec, twin, labels_offset = check_request(model_name, output, labels_offset)
   units = list(weights.units)
   head = units[-1] if units and units[-1].kind == 'dense' or (
       units and units[-1].name in ('conv_preds', 'predictions')) else None
