@@ -420,14 +420,21 @@ def format_report(report):
   return lines
 
 
-def check_network(checkpoint, model_name, num_classes=None):
+def check_network(checkpoint, model_name, num_classes=None, variables=None):
   """Raises UsageError when `checkpoint` is another registered network than
   `model_name` (naming it and the flag to change), or, with `num_classes`
   (evaluation, export), the same network with other classes (naming the
   --labels_offset or exclude scopes). Reads only the index; a checkpoint of
   no registered network passes (the callers' own checks handle it).
+  `variables` ({checkpoint name: graph variable}) gives num_classes from the
+  graph's logits when it is None.
   """
   spec = nets_factory.get_spec(model_name)
+  if num_classes is None and variables:
+    logits = [var for name, var in sorted(variables.items())
+              if name.startswith(spec.logits_scopes[0] + '/') and
+              name.replace(_EMA, '').split('/')[-1] in ('weights', 'biases')]
+    num_classes = logits[0].shape.as_list()[-1] if logits else None
   if spec.name not in manifests.names():
     return
   index = read_index(checkpoint)

@@ -510,6 +510,9 @@ def _check_fits_checkpoint(checkpoint, variables, config, metadata):
       checkpoint, {var.op.name: var for var in variables}, config.model_name)
   if not problems:
     return
+  from slim_zoo import checkpoint_inspect
+  checkpoint_inspect.check_network(checkpoint, config.model_name,
+                                   config.num_classes)
   hints = []
   if 'network' in causes or 'missing' in causes:
     hints.append('pass the --model_name the checkpoint was trained with')
