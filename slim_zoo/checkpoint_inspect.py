@@ -445,7 +445,7 @@ def check_network(checkpoint, model_name, num_classes=None, variables=None):
       offset = ('--labels_offset=1 (the checkpoint has no background class)'
                 if mine.num_classes == num_classes - 1 else
                 '--labels_offset=0' if mine.num_classes == num_classes + 1
-                else f'the --dataset_name it was trained on')
+                else 'the --dataset_name it was trained on')
       raise UsageError(
           f'Checkpoint {checkpoint} is {mine.describe()}; the graph has '
           f'{num_classes} classes: pass {offset}, or fine-tune it on the '

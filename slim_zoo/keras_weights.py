@@ -328,7 +328,52 @@ def _check_h5(path):
                      f'({reason}); download or save it again.') from None
 
 
-def _child_extract(keras_class, alpha, path, out, alternatives):
+def _make_divisible(value, divisor=8):
+  new = max(divisor, int(value + divisor / 2) // divisor * divisor)
+  return new + divisor if new < 0.9 * value else new
+
+
+def _stem_filters(keras_class, alpha):
+  """Filters of the first convolution of keras `keras_class(alpha=alpha)`."""
+  if keras_class == 'MobileNetV2':
+    return _make_divisible(32 * alpha)
+  return int(32 * alpha)
+
+
+def _file_stem_filters(path):
+  """Output channels of the file's kernels that take 3 input channels
+  (the first convolution's), or None."""
+  import h5py
+  found = set()
+
+  def visit(_, obj):
+    if isinstance(obj, h5py.Dataset) and obj.ndim == 4 and obj.shape[2] == 3:
+      found.add(obj.shape[3])
+  with h5py.File(path, 'r') as f:
+    f.visititems(visit)
+  return found.pop() if len(found) == 1 else None
+
+
+def _check_width(path, spec, twin):
+  """Names the width a MobileNet file holds when it is not the row's."""
+  from slim_zoo.nets import nets_factory
+  filters = _file_stem_filters(path)
+  if filters is None or filters == _stem_filters(twin.keras_class,
+                                                   twin.alpha):
+    return
+  rows = [(n, t.alpha) for n in nets_factory.names()
+          if (t := twin_of(n)) and t.keras_class == twin.keras_class and
+          _stem_filters(t.keras_class, t.alpha) == filters]
+  fix = (f'it holds keras {twin.keras_class}(alpha={rows[0][1]:g}): use '
+         f'--model_name={rows[0][0]}' if rows else
+         'no registered width has that many')
+  raise UsageError(
+      f'--keras_weights={path} has a first convolution of {filters} '
+      f'filters, keras {twin.describe()} (the twin of {spec.name}) '
+      f'{_stem_filters(twin.keras_class, twin.alpha)}; {fix}.')
+
+
+def _child_extract(keras_class, alpha, path, out):
   """In the child: builds the keras model, loads `path`, writes `out`.
 
   Prints one JSON line: {'ok': True, 'alpha': ...} or {'error': ...}.
@@ -357,10 +402,6 @@ def _child_extract(keras_class, alpha, path, out, alternatives):
 
   model, error = try_load(alpha)
   if model is None:
-    for other in alternatives:
-      if try_load(other)[0] is not None:
-        print(json.dumps({'error': error, 'fits_alpha': other}))
-        return
     print(json.dumps({'error': error}))
     return
   extract_model(model).save(out)
@@ -375,22 +416,17 @@ def extract_file(path, model_name):
     UsageError: no twin, an unreadable or truncated file, or a file of
       another architecture or width (naming the width it fits, if one).
   """
-  from slim_zoo.nets import nets_factory
   spec, twin = _convertible_twin(model_name)
   _check_h5(path)
-  alternatives = []
   if twin.alpha is not None:
-    alternatives = sorted({t.alpha for n in nets_factory.names()
-                           if (t := twin_of(n)) and
-                           t.keras_class == twin.keras_class and
-                           t.alpha != twin.alpha})
+    _check_width(path, spec, twin)
   tmp = tempfile.mkdtemp(prefix='keras_weights-')
   try:
     out = os.path.join(tmp, 'units.npz')
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', KERAS_BACKEND='tensorflow',
                CUDA_VISIBLE_DEVICES='')
-    args = json.dumps([twin.keras_class, twin.alpha, os.path.abspath(path), out,
-                       alternatives])
+    args = json.dumps([twin.keras_class, twin.alpha, os.path.abspath(path),
+                       out])
     proc = subprocess.run([sys.executable, '-m', 'slim_zoo.keras_weights',
                            '--child', args], capture_output=True, text=True,
                           env=env, check=False)
@@ -401,16 +437,10 @@ def extract_file(path, model_name):
                        f'{tail}')
     result = json.loads(lines[-1])
     if 'error' in result:
-      hint = 'pass the --model_name of the network the file was saved from'
-      if 'fits_alpha' in result:
-        fits = [n for n in nets_factory.names() if (t := twin_of(n)) and
-                t.keras_class == twin.keras_class and
-                t.alpha == result['fits_alpha']]
-        hint = (f'it holds keras {twin.keras_class}(alpha='
-                f'{result["fits_alpha"]:g}): use --model_name={fits[0]}')
       raise UsageError(f'--keras_weights={path} is not keras '
                        f'{twin.describe()} weights (the twin of {spec.name}): '
-                       f'{result["error"]}; {hint}.')
+                       f'{result["error"]}; pass the --model_name of the '
+                       'network the file was saved from.')
     return KerasWeights.load(out)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
