@@ -420,47 +420,54 @@ def format_report(report):
   return lines
 
 
-def check_network(checkpoint, model_name, num_classes=None, variables=None):
-  """Raises UsageError when `checkpoint` is another registered network than
-  `model_name` (naming it and the flag to change), or, with `num_classes`
-  (evaluation, export), the same network with other classes (naming the
-  --labels_offset or exclude scopes). Reads only the index; a checkpoint of
-  no registered network passes (the callers' own checks handle it).
-  `variables` ({checkpoint name: graph variable}) gives num_classes from the
-  graph's logits when it is None.
+def network_hints(checkpoint, model_name, num_classes=None, variables=None):
+  """What to change when `checkpoint` does not fit `model_name`: a list of
+  at most one fix, for the callers' 'To fix it, ...' messages.
+
+  Names the registered network the checkpoint is when that is another one
+  than `model_name` ('use --model_name=mobilenet_v2_140 (the checkpoint is
+  ...)'), or, with `num_classes` (the graph's; `variables`, {checkpoint
+  name: graph variable}, gives it from the graph's logits when None), the
+  label offset between a 1000-class and a 1001-class ImageNet head. A
+  checkpoint of no registered network, or another class count (the callers
+  name the dataset flags), gives []. Reads only the checkpoint's index.
   """
   spec = nets_factory.get_spec(model_name)
+  if spec.name not in manifests.names():
+    return []
   if num_classes is None and variables:
     logits = [var for name, var in sorted(variables.items())
               if name.startswith(spec.logits_scopes[0] + '/') and
               name.replace(_EMA, '').split('/')[-1] in ('weights', 'biases')]
     num_classes = logits[0].shape.as_list()[-1] if logits else None
-  if spec.name not in manifests.names():
-    return
   index = read_index(checkpoint)
   model = {n: s for n, (s, _) in index.items() if classify(n) == 'model'}
   mine = _compare(spec, manifests.load(spec.name), model)
-  if mine.kind in ('exact', 'no_aux', 'classes'):
-    if (num_classes and mine.num_classes and mine.num_classes != num_classes):
-      offset = ('--labels_offset=1 (the checkpoint has no background class)'
-                if mine.num_classes == num_classes - 1 else
-                '--labels_offset=0' if mine.num_classes == num_classes + 1
-                else 'the --dataset_name it was trained on')
-      raise UsageError(
-          f'Checkpoint {checkpoint} is {mine.describe()}; the graph has '
-          f'{num_classes} classes: pass {offset}, or fine-tune it on the '
-          f'new classes with --checkpoint_exclude_scopes='
-          f'{spec.exclude_scopes}.')
-    return
+  if mine.fits:
+    if num_classes and {mine.num_classes, num_classes} == {1000, 1001}:
+      offset = 1 if mine.num_classes == 1000 else 0
+      return [f'pass --labels_offset={offset} (the checkpoint is '
+              f'{mine.describe()}, '
+              f'{"without" if offset else "with"} the background class; a '
+              f'fine-tune on new classes excludes --checkpoint_exclude_scopes='
+              f'{spec.exclude_scopes})']
+    return []
   others = [m for m in match_networks(model) if m.fits and m.name != spec.name]
   if not others:
-    return
+    return []
   other = others[0]
   differ = mine.mismatched[:1] or mine.missing[:1] or mine.unexpected[:1]
   expects = {'width': 'another width',
-             'input_size': 'another input size'}.get(mine.kind, 'other '
-                                                     'variables')
-  raise UsageError(
-      f'Checkpoint {checkpoint} is {other.describe()}; --model_name='
-      f'{spec.name} expects {expects} ({differ[0] if differ else "..."}): '
-      f'use --model_name={other.name}.')
+             'input_size': 'another input size'}.get(mine.kind,
+                                                     'other variables')
+  return [f'use --model_name={other.name} (the checkpoint is '
+          f'{other.describe()}; --model_name={spec.name} expects {expects}'
+          f'{": " + differ[0] if differ else ""})']
+
+
+def check_network(checkpoint, model_name, num_classes=None, variables=None):
+  """Raises UsageError with `network_hints`' fix when there is one."""
+  hints = network_hints(checkpoint, model_name, num_classes, variables)
+  if hints:
+    raise UsageError(f'Checkpoint {checkpoint} does not fit '
+                     f'{nets_factory.get_spec(model_name).name}: {hints[0]}.')

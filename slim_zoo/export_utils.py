@@ -511,9 +511,8 @@ def _check_fits_checkpoint(checkpoint, variables, config, metadata):
   if not problems:
     return
   from slim_zoo import checkpoint_inspect
-  checkpoint_inspect.check_network(checkpoint, config.model_name,
-                                   config.num_classes)
-  hints = []
+  hints = checkpoint_inspect.network_hints(checkpoint, config.model_name,
+                                           config.num_classes)
   if 'network' in causes or 'missing' in causes:
     hints.append('pass the --model_name the checkpoint was trained with')
   if 'image_size' in causes:

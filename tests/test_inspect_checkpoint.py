@@ -78,9 +78,9 @@ def test_restore_plan_and_error_name_the_width(trained_140):
   report = checkpoint_inspect.inspect(trained_140, model_name='mobilenet_v2')
   plan = report['restore_plan']
   assert not plan['restored'] and plan['mismatched']
-  with pytest.raises(UsageError, match=r'is mobilenet_v2_140 \(1001 classes\)'
-                     r'; --model_name=mobilenet_v2 expects another width.*use '
-                     r'--model_name=mobilenet_v2_140'):
+  with pytest.raises(UsageError, match=r'use --model_name=mobilenet_v2_140 \('
+                     r'the checkpoint is mobilenet_v2_140 \(1001 classes\); '
+                     r'--model_name=mobilenet_v2 expects another width'):
     checkpoint_inspect.check_network(tf.train.latest_checkpoint(trained_140),
                                      'mobilenet_v2')
 
