@@ -611,7 +611,7 @@ def _check_output(output):
                      'create it first.')
   if os.path.isdir(output):
     raise UsageError(f'--output={output} is a directory; pass a checkpoint '
-                     'prefix inside it (e.g. {output}/model.ckpt).')
+                     f'prefix inside it (e.g. {output}/model.ckpt).')
 
 
 def check_request(model_name, output, labels_offset=None):
