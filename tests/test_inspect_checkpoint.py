@@ -7,7 +7,6 @@ published checkpoint holds), so no big network is built.
 """
 
 import json
-import os
 import subprocess
 import sys
 
@@ -20,7 +19,7 @@ from slim_zoo import train
 from slim_zoo.errors import UsageError
 from slim_zoo.nets import manifests
 from slim_zoo.nets import nets_factory
-from slim_zoo.nets.compat import slim, tf
+from slim_zoo.nets.compat import tf
 from tests.conftest import ROOT
 
 
