@@ -1,7 +1,7 @@
 """inspect_checkpoint: what a checkpoint is, from its index alone.
 
 Checkpoints are real: one written by tf.train.Saver from a training graph
-(mobilenet_v2_140 with Momentum slots, moving averages and a global step),
+(mobilenet_v1_025 with Momentum slots, moving averages and a global step),
 the others written with SaveV2 from the manifests' names and shapes (what a
 published checkpoint holds), so no big network is built.
 """
@@ -24,11 +24,11 @@ from tests.conftest import ROOT
 
 
 @pytest.fixture(scope='module')
-def trained_140(tmp_path_factory):
-  """A training checkpoint of mobilenet_v2_140 (step 7)."""
-  train_dir = tmp_path_factory.mktemp('mv2_140')
+def trained_025(tmp_path_factory):
+  """A training checkpoint of mobilenet_v1_025 (step 7)."""
+  train_dir = tmp_path_factory.mktemp('mv1_025')
   with tf.Graph().as_default():
-    network_fn = nets_factory.get_network_fn('mobilenet_v2_140', 1001,
+    network_fn = nets_factory.get_network_fn('mobilenet_v1_025', 1001,
                                              is_training=True)
     logits, _ = network_fn(tf.zeros([1, 32, 32, 3]))
     step = tf.train.get_or_create_global_step()
@@ -57,40 +57,40 @@ def _published(tmp_path, name, edit=None):
   return prefix
 
 
-def test_training_checkpoint(trained_140):
-  report = checkpoint_inspect.inspect(trained_140)
-  assert [m['name'] for m in report['fits']] == ['mobilenet_v2_140']
+def test_training_checkpoint(trained_025):
+  report = checkpoint_inspect.inspect(trained_025)
+  assert [m['name'] for m in report['fits']] == ['mobilenet_v1_025']
   assert report['fits'][0]['kind'] == 'exact'
   assert report['num_classes'] == 1001
   assert report['global_step'] == 7
-  trainable = len(manifests.load('mobilenet_v2_140')['trainable_variables'])
+  trainable = len(manifests.load('mobilenet_v1_025')['trainable_variables'])
   assert report['moving_averages'] == trainable
   assert report['optimizer'] == ['momentum']
   assert report['optimizer_variables'] == trainable
   assert report['datasets']['imagenet'] == 'restores as is (--labels_offset=0)'
-  assert 'MobilenetV2/Logits' in report['datasets']['flowers']
+  assert 'MobilenetV1/Logits' in report['datasets']['flowers']
   text = '\n'.join(checkpoint_inspect.format_report(report))
   assert '--moving_average_decay applies' in text
 
 
-def test_restore_plan_and_error_name_the_width(trained_140):
-  report = checkpoint_inspect.inspect(trained_140, model_name='mobilenet_v2')
+def test_restore_plan_and_error_name_the_width(trained_025):
+  report = checkpoint_inspect.inspect(trained_025, model_name='mobilenet_v1')
   plan = report['restore_plan']
   assert not plan['restored'] and plan['mismatched']
-  with pytest.raises(UsageError, match=r'use --model_name=mobilenet_v2_140 \('
-                     r'the checkpoint is mobilenet_v2_140 \(1001 classes\); '
-                     r'--model_name=mobilenet_v2 expects another width'):
-    checkpoint_inspect.check_network(tf.train.latest_checkpoint(trained_140),
-                                     'mobilenet_v2')
+  with pytest.raises(UsageError, match=r'use --model_name=mobilenet_v1_025 \('
+                     r'the checkpoint is mobilenet_v1_025 \(1001 classes\); '
+                     r'--model_name=mobilenet_v1 expects another width'):
+    checkpoint_inspect.check_network(tf.train.latest_checkpoint(trained_025),
+                                     'mobilenet_v1')
 
 
-def test_training_names_the_network_before_any_graph_runs(trained_140):
+def test_training_names_the_network_before_any_graph_runs(trained_025):
   """The fine-tune check itself (train.build_init_fn) gives that error."""
   with tf.Graph().as_default():
-    network_fn = nets_factory.get_network_fn('mobilenet_v2', 1001)
+    network_fn = nets_factory.get_network_fn('mobilenet_v1', 1001)
     network_fn(tf.zeros([1, 32, 32, 3]))
-    with pytest.raises(UsageError, match='use --model_name=mobilenet_v2_140'):
-      train.build_init_fn(trained_140, 'mobilenet_v2')
+    with pytest.raises(UsageError, match='use --model_name=mobilenet_v1_025'):
+      train.build_init_fn(trained_025, 'mobilenet_v1')
 
 
 def test_caffe_checkpoint_labels_offset_and_quantization(tmp_path):

@@ -172,19 +172,13 @@ def test_truncated_h5_is_one_line_and_nothing_written(keras_dir, tmp_path):
   assert sorted(os.listdir(tmp_path)) == ['cut.weights.h5']
 
 
-def test_command_names_the_width_the_file_holds(keras_dir, tmp_path):
-  output = tmp_path / 'out.ckpt'
-  proc = subprocess.run(
-      [sys.executable, 'convert_keras_weights.py', '--model_name=mobilenet_v1',
-       f'--keras_weights={keras_dir / "mobilenet_025.weights.h5"}',
-       f'--output={output}'], cwd=ROOT, capture_output=True, text=True,
-      timeout=600)
-  assert proc.returncode == 2, proc.stderr[-2000:]
-  errors = [line for line in proc.stderr.splitlines()
-            if line.startswith('ERROR:')]
-  assert len(errors) == 1
-  assert 'MobileNet(alpha=0.25)' in errors[0]
-  assert '--model_name=mobilenet_v1_025' in errors[0]
+def test_a_file_of_another_width_names_its_row(keras_dir, tmp_path):
+  """Checked from the file's first kernel, before keras runs."""
+  path = str(keras_dir / 'mobilenet_025.weights.h5')
+  with pytest.raises(UsageError, match=r'first convolution of 8 filters, keras '
+                     r'MobileNet\(alpha=1\).*32; it holds keras MobileNet\('
+                     r'alpha=0.25\): use --model_name=mobilenet_v1_025'):
+    keras_weights.extract_file(path, 'mobilenet_v1')
   assert os.listdir(tmp_path) == []
 
 
