@@ -411,6 +411,11 @@ def format_report(report):
                 'mismatched'):
       if plan[key]:
         lines.append(f'  {key}: {_first(plan[key])}')
+    fits = [m['name'] for m in report['fits']]
+    if (plan['missing'] or plan['mismatched']) and fits and \
+        plan['model_name'] not in fits:
+      lines.append(f'  the checkpoint is {fits[0]}: use --model_name='
+                   f'{fits[0]}')
   tensor = report.get('tensor')
   if tensor:
     lines.append(f'Tensor {tensor["name"]} {tensor["shape"]} '

@@ -79,6 +79,9 @@ def test_restore_plan_and_error_name_the_width(trained_025):
   report = checkpoint_inspect.inspect(trained_025, model_name='mobilenet_v1')
   plan = report['restore_plan']
   assert not plan['restored'] and plan['mismatched']
+  text = '\n'.join(checkpoint_inspect.format_report(report))
+  assert 'the checkpoint is mobilenet_v1_025: use --model_name=mobilenet_v1_025' \
+      in text
   with pytest.raises(UsageError, match=r'use --model_name=mobilenet_v1_025 \('
                      r'the checkpoint is mobilenet_v1_025 \(1001 classes\); '
                      r'--model_name=mobilenet_v1 expects another width'):
