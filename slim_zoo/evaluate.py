@@ -239,7 +239,9 @@ def check_fits_checkpoint(cfg, ops, checkpoint):
   averages = cfg.moving_average_decay and any(
       p.endswith('/ExponentialMovingAverage (not in checkpoint)')
       for p in problems)
-  hints = []
+  from slim_zoo import checkpoint_inspect
+  hints = checkpoint_inspect.network_hints(checkpoint, cfg.model_name,
+                                           variables=ops['restore'])
   if averages:
     hints.append('set --moving_average_decay only if training kept moving '
                  'averages (this checkpoint has none)')

@@ -510,7 +510,9 @@ def _check_fits_checkpoint(checkpoint, variables, config, metadata):
       checkpoint, {var.op.name: var for var in variables}, config.model_name)
   if not problems:
     return
-  hints = []
+  from slim_zoo import checkpoint_inspect
+  hints = checkpoint_inspect.network_hints(checkpoint, config.model_name,
+                                           config.num_classes)
   if 'network' in causes or 'missing' in causes:
     hints.append('pass the --model_name the checkpoint was trained with')
   if 'image_size' in causes:

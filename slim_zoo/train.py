@@ -23,6 +23,7 @@ import time
 
 from absl import logging
 
+from slim_zoo import checkpoint_inspect
 from slim_zoo import checkpoint_utils
 from slim_zoo import errors
 from slim_zoo import common_flags
@@ -411,6 +412,8 @@ def build_init_fn(checkpoint_path, model_name, checkpoint_exclude_scopes=None,
   mismatched, missing = checkpoint_utils.compare_with_checkpoint(checkpoint,
                                                                restore)
   if mismatched:
+    # Names the registered network the checkpoint really is, if it is one.
+    checkpoint_inspect.check_network(checkpoint, model_name)
     names = [m.split(' ', 1)[0] for m in mismatched]
     raise UsageError(
         f'Checkpoint {checkpoint} does not fit {model_name}: '
@@ -418,6 +421,7 @@ def build_init_fn(checkpoint_path, model_name, checkpoint_exclude_scopes=None,
         f' Exclude them with --checkpoint_exclude_scopes='
         f'{_suggested_exclusions(spec, names)}.')
   if missing and not ignore_missing_vars:
+    checkpoint_inspect.check_network(checkpoint, model_name)
     raise UsageError(
         f'Checkpoint {checkpoint} lacks {len(missing)} variables of '
         f'{model_name}: {", ".join(missing[:10])}'

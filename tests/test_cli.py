@@ -34,6 +34,8 @@ SCRIPTS = {
     'start_tf_server.py': ['Cluster'],
     'benchmark.py': ['Benchmark'],
     'benchmark_input_pipeline.py': ['Input pipeline benchmark'],
+    'inspect_checkpoint.py': ['Checkpoint', 'Model', 'Output'],
+    'convert_keras_weights.py': ['Model', 'Conversion'],
 }
 
 _BANNER = re.compile(r'cuInit|cuda|CUDA|cpu_feature_guard|absl::InitializeLog'

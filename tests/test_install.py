@@ -26,7 +26,8 @@ from tests.conftest import ROOT
 COMMANDS = ('train_image_classifier', 'eval_image_classifier',
             'export_inference_graph', 'download_and_convert_data',
             'classify_image', 'slim_zoo_tf_server', 'slim_zoo_benchmark',
-            'slim_zoo_benchmark_input_pipeline')
+            'slim_zoo_benchmark_input_pipeline', 'inspect_checkpoint',
+            'convert_keras_weights')
 
 # What a user's environment may already have under generic names.
 _STAND_IN_DATASETS = '''"""Stand-in for Hugging Face `datasets` (a top-level package)."""
