@@ -33,9 +33,10 @@ tf.contrib.quantize's were), so a published per-tensor (scalar) weights range
 is not restored into the per-channel variable.
 
 The variable names of each quantized network are recorded in
-nets/manifests/quantized/<name>.json (scripts: tests/manifests.py
---quantized); a network without one cannot be quantized (see
-`check_supported`).
+nets/manifests/quantized/<name>.json, written by
+scripts/make_quantized_manifests.py only for networks whose rewritten graph
+converts to a fully integer TFLite model; a network without one cannot be
+quantized (`check_supported`).
 """
 
 import json
@@ -45,6 +46,7 @@ import re
 from absl import logging
 
 from slim_zoo.errors import UsageError
+from slim_zoo.nets import manifests as _manifests
 from slim_zoo.nets.compat import tf
 
 NUM_BITS = 8
@@ -56,11 +58,8 @@ _RANGE_COLLECTION = 'quantization_ranges'
 _LAYER_TYPES = ('Conv2D', 'DepthwiseConv2dNative', 'MatMul')
 _ACTIVATION_TYPES = ('Relu', 'Relu6')
 _ADD_TYPES = ('Add', 'AddV2')
-_MANIFEST_DIR = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'nets', 'manifests', 'quantized')
-if not os.path.isdir(_MANIFEST_DIR):  # Installed: nets/ is slim_zoo/nets/.
-  _MANIFEST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                               'nets', 'manifests', 'quantized')
+_MANIFEST_DIR = os.path.join(os.path.dirname(_manifests.__file__),
+                             'quantized')
 
 # The value range of each preprocessing family's output, which the input is
 # quantized to (TF-Slim gave the TFLite converter the same as mean/std:
@@ -494,3 +493,148 @@ def remap(tensor, replaced):
   while tensor in replaced:
     tensor = replaced[tensor]
   return tensor
+
+
+def check_train_flags(model_name, quantize_delay, freeze_bn_delay):
+  """Validates --quantize_delay / --freeze_bn_delay (before any graph)."""
+  if quantize_delay < -1:
+    raise UsageError(f'--quantize_delay must be -1 (off) or the global step '
+                     f'at which quantization starts (>= 0), got '
+                     f'{quantize_delay}.')
+  if freeze_bn_delay < -1:
+    raise UsageError(f'--freeze_bn_delay must be -1 (never) or a global step '
+                     f'(>= 0), got {freeze_bn_delay}.')
+  if freeze_bn_delay >= 0 and quantize_delay < 0:
+    raise UsageError('--freeze_bn_delay freezes the batch norm folded by '
+                     'the quantization rewrite; set --quantize_delay too, or '
+                     'drop --freeze_bn_delay.')
+  if quantize_delay >= 0:
+    check_supported(model_name)
+
+
+def _remap_end_points(end_points, replaced):
+  return type(end_points)(
+      (key, remap(value, replaced)) for key, value in end_points.items())
+
+
+def rewrite_clone(logits, end_points, quant_delay, freeze_bn_delay=-1):
+  """The training rewrite of the clone just built (under its name scope).
+
+  Returns:
+    (logits, end_points) mapped to the quantized tensors.
+  """
+  scope = tf.get_default_graph().get_name_scope()
+  replaced = rewrite(is_training=True, quant_delay=quant_delay,
+                     freeze_bn_delay=(None if freeze_bn_delay < 0
+                                      else freeze_bn_delay),
+                     name_prefix=scope + '/' if scope else '')
+  return remap(logits, replaced), _remap_end_points(end_points, replaced)
+
+
+def rewrite_inference(outputs):
+  """The inference rewrite of the graph just built; maps `outputs` (a dict
+  of tensors) to their quantized tensors."""
+  replaced = rewrite(is_training=False)
+  mapped = {}
+  for key, value in outputs.items():
+    new = remap(value, replaced)
+    if new is not value:
+      # The TFLite converter keeps an output float when a FakeQuant op
+      # writes it: a reshape (to its own shape) comes between.
+      shape = [-1] + new.shape.as_list()[1:]
+      new = tf.reshape(new, shape, name=value.op.name + '_quant')
+    mapped[key] = new
+  return mapped
+
+
+def integer_problems(flatbuffer):
+  """What keeps a TFLite model from being fully integer ([] if nothing).
+
+  Every tensor an op reads or writes between the model's input and output
+  must be int8 or int32 (biases), and no DEQUANTIZE may sit in the middle
+  (a QUANTIZE / DEQUANTIZE at the edges of a float-I/O model is allowed).
+
+  Returns:
+    list of strings, one per offending op.
+  """
+  import numpy as np
+  interpreter = tf.lite.Interpreter(
+      model_content=flatbuffer,
+      experimental_op_resolver_type=(
+          tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+  interpreter.allocate_tensors()
+  tensors = {t['index']: t for t in interpreter.get_tensor_details()}
+  edges = ({d['index'] for d in interpreter.get_input_details()} |
+           {d['index'] for d in interpreter.get_output_details()})
+  problems = []
+  for op in interpreter._get_ops_details():  # pylint: disable=protected-access
+    indices = [i for i in list(op['inputs']) + list(op['outputs']) if i >= 0]
+    if op['op_name'] in ('QUANTIZE', 'DEQUANTIZE') and any(
+        i in edges for i in indices):
+      continue  # The float-I/O conversion at the model's edge.
+    if op['op_name'] == 'DEQUANTIZE':
+      problems.append(f'DEQUANTIZE of {tensors[indices[0]]["name"]}')
+      continue
+    floats = [tensors[i]['name'] for i in indices
+              if tensors[i]['dtype'] not in (np.int8, np.int32)
+              and i not in edges]
+    if floats:
+      problems.append(f'{op["op_name"]} on non-integer {", ".join(floats)}')
+  return problems
+
+
+def input_stats(preprocessing):
+  """(mean, std) of the int8 input for the TFLite converter.
+
+  The converter maps an int8 input q to (q - mean) / std; these are the
+  scale and zero point of the input's fake quantization (its range nudged
+  so that 0.0 is exact, as FakeQuant does).
+  """
+  low, high = input_range(preprocessing)
+  scale = (high - low) / (2 ** NUM_BITS - 1)
+  zero_point = min(max(round(-low / scale), 0), 2 ** NUM_BITS - 1)
+  return float(zero_point - 2 ** (NUM_BITS - 1)), 1.0 / scale
+
+
+def to_integer(values, detail):
+  """Float values -> the TFLite input `detail`'s type (quantized if integer)."""
+  import numpy as np
+  dtype = np.dtype(detail['dtype'])
+  if dtype.kind == 'f':
+    return values.astype(dtype)
+  scale, zero_point = detail['quantization']
+  info = np.iinfo(dtype)
+  q = np.round(values / scale + zero_point)
+  return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def to_real(values, detail):
+  """A TFLite output of `detail` -> float32 (dequantized if integer)."""
+  import numpy as np
+  if np.dtype(detail['dtype']).kind == 'f':
+    return values
+  scale, zero_point = detail['quantization']
+  return (values.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+def check_checkpoint_has_ranges(checkpoint, flag):
+  """UsageError unless `checkpoint` holds activation ranges (act_quant)."""
+  names = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+  if any(is_range_variable(name) and '/act_quant/' in name for name in names):
+    return
+  raise UsageError(
+      f'{flag}: checkpoint {checkpoint} has no quantization range variables '
+      '(.../act_quant/min, max): it was not trained with --quantize_delay. '
+      'Train or fine-tune it with --quantize_delay first, or drop '
+      f'{flag} (a float checkpoint exports post-training int8 with '
+      '--dataset_dir).')
+
+
+def without_weight_ranges(variables):
+  """`variables` (a list, or a dict name -> variable) without the weights'
+  range variables, which only training writes: inference takes the ranges
+  from the weights (a published per-tensor range need not fit)."""
+  if isinstance(variables, dict):
+    return {name: v for name, v in variables.items()
+            if '/weights_quant/' not in v.op.name}
+  return [v for v in variables if '/weights_quant/' not in v.op.name]
