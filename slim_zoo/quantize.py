@@ -351,6 +351,7 @@ class _Rewriter:
         out = bias.outputs[0]
     act_scope = scope
     bypass = self._bypass_of(out)
+    activation = None
     if bypass is not None:
       act_scope = scope.rpartition('/')[0]
       out_after = bypass.outputs[0]
@@ -359,8 +360,12 @@ class _Rewriter:
       activation = self._sole_consumer(
           out, _ACTIVATION_TYPES + ('Identity',))
       if activation is not None and activation.type == 'Identity':
+        # No activation to fuse into the sum: the sum is quantized, and the
+        # block's output after it (tf.contrib.quantize's scheme).
         self.quantize_activation(out, act_scope + '/add_quant')
-    activation = self._sole_consumer(out, _ACTIVATION_TYPES + ('Identity',))
+    else:
+      activation = self._sole_consumer(out,
+                                       _ACTIVATION_TYPES + ('Identity',))
     if activation is not None:
       out = activation.outputs[0]
       # Relu6 after Identity (the block's named output) is the activation.
