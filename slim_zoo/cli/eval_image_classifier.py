@@ -64,15 +64,15 @@ def define_flags():
                          'With --eval_interval_secs: stop after this many '
                          'seconds without a new checkpoint (None = wait until '
                          'the training run\'s last step is evaluated).')
+  common_flags.define_moving_average_flag()
+  common_flags.define_master_flag()
+  common_flags.define_performance_flags(mixed_precision='none')
   with common_flags.group('Quantization'):
     flags.DEFINE_bool('quantize', False,
                       'Evaluate the fake-quantized graph of a checkpoint '
                       'trained with --quantize_delay (batch norm folded, '
                       '8-bit weights and activations with the trained '
                       'ranges): what the int8 TFLite model computes.')
-  common_flags.define_moving_average_flag()
-  common_flags.define_master_flag()
-  common_flags.define_performance_flags(mixed_precision='none')
 
 
 def config_from_flags():
