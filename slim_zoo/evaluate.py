@@ -27,6 +27,7 @@ from slim_zoo import checkpoint_utils
 from slim_zoo import errors
 from slim_zoo import performance
 from slim_zoo import plots
+from slim_zoo import quantize
 from slim_zoo.datasets import dataset_factory
 from slim_zoo.datasets import dataset_utils
 from slim_zoo.datasets import input_pipeline
@@ -70,6 +71,7 @@ class EvalConfig:
   inter_op_threads: int = 0
   intra_op_threads: int = 0
   num_examples_to_plot: int = 0
+  quantize: bool = False
 
 
 def validate_config(cfg):
@@ -81,6 +83,9 @@ def validate_config(cfg):
       mixed_precision=cfg.mixed_precision, master=cfg.master)
   if cfg.batch_size <= 0:
     raise UsageError(f'--batch_size must be positive, got {cfg.batch_size}.')
+  if cfg.quantize:
+    quantize.check_supported(nets_factory.get_spec(cfg.model_name).name,
+                             flag='--quantize')
   if cfg.max_num_batches is not None and cfg.max_num_batches <= 0:
     raise UsageError(f'--max_num_batches must be positive, got '
                      f'{cfg.max_num_batches}.')
@@ -182,7 +187,13 @@ def build_eval_graph(cfg, dataset):
             labels_offset=cfg.labels_offset))
     iterator = tf.data.make_initializable_iterator(data)
     images, labels = iterator.get_next()
+  if cfg.quantize:
+    images = quantize.quantize_input(
+        images, preprocessing_factory.resolve_family(
+            cfg.preprocessing_name or spec.name))
   logits, _ = network_fn(images)
+  if cfg.quantize:
+    logits = quantize.rewrite_inference({'logits': logits})['logits']
   logits = tf.reshape(logits, [tf.shape(logits)[0], -1])
   labels = tf.reshape(labels, [-1])
   predictions = tf.argmax(logits, 1)
@@ -192,6 +203,8 @@ def build_eval_graph(cfg, dataset):
   restore = variables_to_restore(cfg.moving_average_decay, global_step)
   if not isinstance(restore, dict):
     restore = {var.op.name: var for var in restore}
+  # Inference recomputes the weights' ranges from the weights.
+  restore = quantize.without_weight_ranges(restore)
   return {'initializer': iterator.initializer, 'correct': correct,
           'in_top5': in_top5, 'global_step': global_step,
           'saver': tf.train.Saver(restore), 'restore': restore,
@@ -232,6 +245,8 @@ def check_fits_checkpoint(cfg, ops, checkpoint):
   """Raises UsageError naming the flags to fix if `checkpoint` cannot be
   restored into the eval graph (before any batch is read)."""
   from slim_zoo import export_utils
+  if cfg.quantize:
+    quantize.check_checkpoint_has_ranges(checkpoint, '--quantize')
   problems, causes = export_utils.misfit_causes(checkpoint, ops['restore'],
                                                 cfg.model_name)
   if not problems:

@@ -41,6 +41,7 @@ import numpy as np
 
 from slim_zoo import checkpoint_utils
 from slim_zoo import performance
+from slim_zoo import quantize
 from slim_zoo.datasets import dataset_utils
 from slim_zoo.nets import nets_factory
 from slim_zoo.nets.compat import tf
@@ -72,6 +73,10 @@ class GraphConfig:
     channels: input channels when not grayscale.
     preprocessing_name: preprocessing recorded for classify_image.py; None
       takes the registry's.
+    quantize: the fake-quantized graph of quantization-aware training
+      (slim_zoo.quantize); its int8 TFLite model takes the trained ranges.
+    tflite_io_type: 'float32', 'int8' or 'uint8': the input and output type
+      of the int8 TFLite model.
   """
   model_name: str
   num_classes: int
@@ -84,6 +89,8 @@ class GraphConfig:
   final_endpoint: Optional[str] = None
   channels: int = 3
   preprocessing_name: Optional[str] = None
+  quantize: bool = False
+  tflite_io_type: str = 'float32'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +230,11 @@ def build_inference_graph(config):
       config.model_name, num_classes=config.num_classes,
       is_training=config.is_training)
   placeholder = tf.placeholder(tf.float32, shape, name=INPUT_NAME)
-  logits, end_points = network_fn(placeholder)
+  images = placeholder
+  if config.quantize:
+    images = quantize.quantize_input(
+        images, config.preprocessing_name or spec.preprocessing)
+  logits, end_points = network_fn(images)
   if config.final_endpoint:
     if config.final_endpoint not in end_points:
       raise UsageError(
@@ -238,6 +249,10 @@ def build_inference_graph(config):
       probabilities = tf.nn.softmax(logits, name=f'{scope}/Predictions')
     output = probabilities
     outputs = {'logits': logits, 'probabilities': probabilities}
+  if config.quantize:
+    outputs = quantize.rewrite_inference(outputs)
+    output = outputs.get('probabilities', outputs.get('features'))
+    logits = outputs.get('logits', logits)
   metadata = {
       'model_name': config.model_name,
       'input': placeholder.op.name,
@@ -252,6 +267,8 @@ def build_inference_graph(config):
       'final_endpoint': config.final_endpoint,
       'is_training': bool(config.is_training),
   }
+  if config.quantize:
+    metadata['quantized'] = True
   return placeholder, outputs, metadata
 
 
@@ -396,9 +413,81 @@ def convert_tflite(frozen_graph_def, metadata, representative_images=None):
       converter.representative_dataset = representative_dataset
       converter.target_spec.supported_ops = [
           tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-      converter.inference_input_type = tf.float32
-      converter.inference_output_type = tf.float32
+      io_type = {'int8': tf.int8, 'uint8': tf.uint8}.get(
+          metadata.get('tflite_io_type'), tf.float32)
+      converter.inference_input_type = io_type
+      converter.inference_output_type = io_type
     return converter.convert()
+
+
+def convert_tflite_quantized(frozen_graph_def, metadata, io_type='float32'):
+  """Converts a frozen fake-quantized graph to a fully integer TFLite model.
+
+  The converter takes every range from the graph's FakeQuant ops (the
+  ranges learned in training), so no calibration data is read. Weights and
+  activations are int8 (biases int32); the input and output are `io_type`.
+
+  Returns:
+    The flatbuffer bytes.
+
+  Raises:
+    UsageError: the converted model is not fully integer.
+  """
+  output_names = list(metadata['outputs'].values())
+  with tf.Graph().as_default() as graph:
+    outputs = tf.import_graph_def(
+        frozen_graph_def,
+        return_elements=[name + ':0' for name in output_names], name='')
+    placeholder = graph.get_tensor_by_name(metadata['input'] + ':0')
+    converter = tf.lite.TFLiteConverter(frozen_graph_def, [placeholder],
+                                        outputs)
+    converter.inference_type = tf.int8
+    converter.quantized_input_stats = {
+        metadata['input']: quantize.input_stats(metadata['preprocessing'])}
+    # uint8 I/O: float I/O first, then the edges' QUANTIZE / DEQUANTIZE
+    # ops retyped.
+    integer_io = io_type == 'int8'
+    converter.inference_input_type = tf.int8 if integer_io else tf.float32
+    converter.inference_output_type = converter.inference_input_type
+    flatbuffer = converter.convert()
+  if io_type == 'uint8':
+    from tensorflow.lite.python import util as lite_util
+    flatbuffer = lite_util.modify_model_io_type(flatbuffer, tf.uint8,
+                                                tf.uint8)
+  problems = quantize.integer_problems(flatbuffer)
+  if problems:
+    raise UsageError(
+        f'The quantized {metadata["model_name"]} did not convert to a fully '
+        f'integer TFLite model ({"; ".join(problems[:3])}); it cannot be '
+        'exported with --quantize.')
+  return flatbuffer
+
+
+def tflite_io_quantization(flatbuffer, metadata):
+  """{'tflite_io_type', 'input_quantization', 'output_quantization'} of a
+  TFLite model: the scale and zero point that map its integer input and
+  outputs to real values (real = scale * (q - zero_point))."""
+  interpreter = _interpreter(flatbuffer)
+  detail = interpreter.get_input_details()[0]
+  names = {name: key for key, name in metadata['outputs'].items()}
+
+  def params(d):
+    scale, zero_point = d['quantization']
+    return {'scale': float(scale), 'zero_point': int(zero_point)}
+
+  return {
+      'tflite_io_type': np.dtype(detail['dtype']).name,
+      'input_quantization': params(detail),
+      'output_quantization': {names.get(d['name'], d['name']): params(d)
+                              for d in interpreter.get_output_details()},
+  }
+
+
+def _interpreter(flatbuffer=None, path=None):
+  import warnings
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')  # tf.lite.Interpreter deprecation note.
+    return tf.lite.Interpreter(model_content=flatbuffer, model_path=path)
 
 
 def calibration_images(calibration, metadata):
@@ -533,8 +622,10 @@ def _check_fits_checkpoint(checkpoint, variables, config, metadata):
       f'To fix it, {fix}.')
 
 
-def _check_paths(paths, checkpoint_path, calibration):
+def _check_paths(paths, checkpoint_path, calibration, config=None):
   """Rejects what cannot be written, before anything is built."""
+  if config is not None:
+    _check_quantize_paths(config, paths)
   if not (paths.graph_file or paths.needs_checkpoint()):
     raise UsageError('Nothing to write: pass --output_file, --frozen_graph, '
                      '--saved_model_dir, --tflite_file, --tflite_int8_file '
@@ -542,12 +633,41 @@ def _check_paths(paths, checkpoint_path, calibration):
   if paths.needs_checkpoint() and not checkpoint_path:
     raise UsageError('--frozen_graph, --saved_model_dir and the TFLite files '
                      'need --checkpoint_path (the weights to export).')
-  if paths.tflite_int8_file and not (calibration and calibration.dataset_dir):
+  quantized = config is not None and config.quantize
+  if paths.tflite_int8_file and not quantized and not (
+      calibration and calibration.dataset_dir):
     raise UsageError('--tflite_int8_file needs calibration images: pass '
                      '--dataset_dir (TFRecords of --dataset_name; '
                      '--dataset_split_name picks the split).')
   if paths.export_dir:
     _check_export_dir(paths)
+
+
+IO_TYPES = ('float32', 'int8', 'uint8')
+
+
+def _check_quantize_paths(config, paths):
+  if config.tflite_io_type not in IO_TYPES:
+    raise UsageError(f'--tflite_io_type={config.tflite_io_type!r}; valid: '
+                     f'{", ".join(IO_TYPES)}.')
+  if config.tflite_io_type != 'float32' and not paths.tflite_int8_file:
+    raise UsageError(
+        f'--tflite_io_type={config.tflite_io_type} sets the input/output '
+        'type of an int8 TFLite model, and this export writes none (a float '
+        'model keeps float32 I/O); add --quantize (a quantization-aware '
+        'checkpoint) or --tflite_int8_file / --dataset_dir (post-training '
+        'int8), or drop --tflite_io_type.')
+  if not config.quantize:
+    return
+  quantize.check_supported(config.model_name, flag='--quantize')
+  if config.is_training:
+    raise UsageError('--quantize exports the quantized inference graph; '
+                     'drop --is_training.')
+  if paths.tflite_file:
+    raise UsageError('--quantize exports an integer TFLite model '
+                     '(--tflite_int8_file, or model_int8.tflite in '
+                     '--export_dir); drop --tflite_file, or drop --quantize '
+                     'for the float model.')
 
 
 def _inside(path, directory):
@@ -719,7 +839,7 @@ def export(config, paths, checkpoint_path=None, calibration=None):
       a video model, an export directory that is a file or holds other
       files. Everything is checked before the first file is written.
   """
-  _check_paths(paths, checkpoint_path, calibration)
+  _check_paths(paths, checkpoint_path, calibration, config)
   checkpoint = (checkpoint_utils.resolve_checkpoint(checkpoint_path)
                 if checkpoint_path else None)
   export_dir = paths.export_dir and os.path.abspath(paths.export_dir)
@@ -754,12 +874,15 @@ def _export_artifacts(config, paths, checkpoint, calibration):
           'pooling (MaxPool3D), so it cannot run it; drop --tflite_file and '
           'export --frozen_graph or --saved_model_dir (--export_dir writes '
           'both for video models).')
-    variables = tf.global_variables()
+    # Inference recomputes the weights' ranges from the weights.
+    variables = quantize.without_weight_ranges(tf.global_variables())
     if checkpoint:  # Check before writing anything.
+      if config.quantize:
+        quantize.check_checkpoint_has_ranges(checkpoint, '--quantize')
       _check_fits_checkpoint(checkpoint, variables, config, metadata)
       metadata['checkpoint'] = checkpoint
     representative = None
-    if paths.tflite_int8_file:
+    if paths.tflite_int8_file and not config.quantize:
       representative = calibration_images(calibration, metadata)
     if paths.graph_file:
       write_metadata(paths.graph_file, metadata)
@@ -770,7 +893,8 @@ def _export_artifacts(config, paths, checkpoint, calibration):
     with tf.Session() as session:
       tf.train.Saver(variables).restore(session, checkpoint)
       frozen = freeze(session, graph_def, list(metadata['outputs'].values()))
-  if not config.is_training:
+  if not config.is_training and not config.quantize:
+    # (A quantized graph has its batch norm folded already.)
     # Batch norm folded into the convolutions: the inference graph that
     # benchmark.py measures (less memory, no slower; see BENCHMARKS.md).
     frozen = performance.optimize_frozen_graph(
@@ -785,8 +909,21 @@ def _export_artifacts(config, paths, checkpoint, calibration):
   for path, images, kind in ((paths.tflite_file, None, 'float'),
                              (paths.tflite_int8_file, representative, 'int8')):
     if path:
-      flatbuffer = convert_tflite(frozen, metadata, images)
-      write_metadata(path, dict(metadata, tflite=kind))
+      extra = {}
+      if kind == 'int8':
+        metadata['tflite_io_type'] = config.tflite_io_type
+      if kind == 'int8' and config.quantize:
+        flatbuffer = convert_tflite_quantized(frozen, metadata,
+                                              config.tflite_io_type)
+        extra['int8_ranges'] = 'trained (quantization-aware)'
+      else:
+        flatbuffer = convert_tflite(frozen, metadata, images)
+      if kind == 'int8':
+        extra.update(tflite_io_quantization(flatbuffer, metadata))
+        if 'int8_ranges' not in extra:
+          extra['int8_ranges'] = 'calibrated (post-training)'
+      metadata.pop('tflite_io_type', None)
+      write_metadata(path, dict(metadata, tflite=kind, **extra))
       write_bytes(flatbuffer, path)
       written.append(path)
   return dict(metadata, written=written)
@@ -835,12 +972,12 @@ class _SavedModel:
 
 
 class _TFLiteModel:
+  """Runs a TFLite model on float images; an integer input is quantized and
+  integer outputs dequantized with the model's own scale and zero point
+  (what the export metadata records as input/output_quantization)."""
 
   def __init__(self, path, metadata):
-    import warnings
-    with warnings.catch_warnings():
-      warnings.simplefilter('ignore')  # tf.lite.Interpreter deprecation note.
-      self._interpreter = tf.lite.Interpreter(model_path=path)
+    self._interpreter = _interpreter(path=path)
     self._names = {name: key for key, name in metadata['outputs'].items()}
     self._batch = None
 
@@ -852,10 +989,11 @@ class _TFLiteModel:
         interpreter.resize_tensor_input(detail['index'], list(images.shape))
       interpreter.allocate_tensors()
       self._batch = images.shape[0]
-    interpreter.set_tensor(detail['index'], images.astype(np.float32))
+    interpreter.set_tensor(detail['index'],
+                           quantize.to_integer(images, detail))
     interpreter.invoke()
     return {self._names.get(d['name'], d['name']):
-            interpreter.get_tensor(d['index'])
+            quantize.to_real(interpreter.get_tensor(d['index']), d)
             for d in interpreter.get_output_details()}
 
 

@@ -92,6 +92,9 @@ NOT_FOR_TFLITE = {
     'xla': 'the TFLite interpreter runs the model',
     'inter_op_threads': 'the interpreter has one thread pool '
                         '(--intra_op_threads)',
+    'quantize': 'an exported int8 model is already quantized',
+    'num_examples_to_plot': 'the TFLite evaluation writes the confusion '
+                            'matrix only',
 }
 
 

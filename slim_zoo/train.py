@@ -28,6 +28,7 @@ from slim_zoo import checkpoint_utils
 from slim_zoo import errors
 from slim_zoo import common_flags
 from slim_zoo import performance
+from slim_zoo import quantize
 from slim_zoo import train_dir_lock
 from slim_zoo.datasets import dataset_factory
 from slim_zoo.datasets import dataset_utils
@@ -116,6 +117,8 @@ class TrainConfig:
   intra_op_threads: int = 0
   allow_config_change: bool = False
   master_wait_secs: int = 120
+  quantize_delay: int = -1
+  freeze_bn_delay: int = -1
   optimizer: OptimizerConfig = OptimizerConfig()
 
   @property
@@ -224,6 +227,8 @@ def validate_config(cfg):
     raise UsageError(f'--model_name={cfg.model_name} is a {spec.input_kind} '
                      'model; this script reads image datasets. Choose an '
                      'image model (see nets/nets_factory.py).')
+  quantize.check_train_flags(spec.name, cfg.quantize_delay,
+                             cfg.freeze_bn_delay)
   return spec
 
 
@@ -433,6 +438,14 @@ def build_init_fn(checkpoint_path, model_name, checkpoint_exclude_scopes=None,
                     'missing from %s: %s', len(missing), checkpoint,
                     ', '.join(missing))
   restore = [v for v in restore if v.op.name not in missing]
+  # Quantization ranges (global, not model, variables) come along when the
+  # checkpoint has them (a quantized one); from a float one they start anew.
+  ranges, new_ranges = quantize.restorable_ranges(
+      checkpoint, quantize.range_variables())
+  if new_ranges:
+    logging.info('Quantization: %d range variables are not in %s and start '
+                 'from their initial values.', len(new_ranges), checkpoint)
+  restore += ranges
   if not restore:
     raise UsageError(f'Nothing to restore from {checkpoint}: every variable '
                      'of the model is excluded or missing; check '
@@ -622,7 +635,13 @@ def build_train_graph(cfg, plan=None):
   def clone_fn(iterator):
     with tf.device(deploy.inputs_device()):
       images, labels = iterator.get_next()
+    if cfg.quantize_delay >= 0:
+      images = quantize.quantize_input(images, plan.preprocessing)
     logits, end_points = network_fn(images)
+    if cfg.quantize_delay >= 0:
+      logits, end_points = quantize.rewrite_clone(
+          logits, end_points, quant_delay=cfg.quantize_delay,
+          freeze_bn_delay=cfg.freeze_bn_delay)
     _add_losses(logits, end_points, labels, num_classes, cfg.label_smoothing)
     return {'end_points': end_points, 'images': images}
 
@@ -857,7 +876,7 @@ _RESUME_FIELDS = ('model_name', 'dataset_name', 'dataset_split_name',
                   'labels_offset', 'preprocessing_name', 'use_grayscale',
                   'weight_decay', 'label_smoothing', 'moving_average_decay',
                   'trainable_scopes', 'sync_replicas', 'worker_replicas',
-                  'replicas_to_aggregate')
+                  'replicas_to_aggregate', 'quantize_delay', 'freeze_bn_delay')
 
 
 def config_changes(recorded, cfg):

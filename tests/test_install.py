@@ -10,6 +10,7 @@ untouched beside ours.
 """
 
 import ast
+import glob
 import json
 import os
 import shutil
@@ -99,8 +100,9 @@ def test_wheel_holds_one_top_level_package_and_its_data(wheel):
   assert top == {'slim_zoo'}, top
   manifests = [n for n in names if n.startswith('slim_zoo/nets/manifests/')
                and n.endswith('.json')]
-  assert len(manifests) == len(os.listdir(os.path.join(
-      ROOT, 'nets', 'manifests'))) - 1  # all but __init__.py
+  # Every manifest, the quantized ones (manifests/quantized/) too.
+  assert len(manifests) == len(glob.glob(os.path.join(
+      ROOT, 'nets', 'manifests', '**', '*.json'), recursive=True))
   assert 'slim_zoo/datasets/imagenet_metadata.txt' in names
   for package_dir in ('nets', 'datasets', 'preprocessing', 'deployment',
                       'slim_zoo'):

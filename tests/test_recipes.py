@@ -443,6 +443,40 @@ def test_export_mobilenet_from_published_checkpoint(small_mobilenet,
   assert interpreter.get_output_details()[0]['shape'][-1] == 1001
 
 
+def test_train_quantized_mobilenet_on_flowers(small_mobilenet, flowers_dir,
+                                              tmp_path):
+  """Float checkpoint -> QAT fine-tune (quantized from step 1) -> eval
+  --quantize -> fully integer TFLite with int8 I/O."""
+  url, _, pretrained = small_mobilenet
+  train_dir = tmp_path / 'train'
+  result = run_recipe('train_quantized_mobilenet_on_flowers.sh', dict(
+      SMOKE, MODEL_NAME=SMALL_MOBILENET, CHECKPOINT_URL=url,
+      PRETRAINED_CHECKPOINT_DIR=str(tmp_path / 'checkpoints'),
+      DATASET_DIR=flowers_dir, TRAIN_DIR=str(train_dir), STEPS='2',
+      QUANTIZE_DELAY='1', TRAIN_IMAGE_SIZE='32', TFLITE_IO_TYPE='int8'))
+  assert '(quantized from step 1)' in result.stdout
+  config = json.load(open(train_dir / 'train_config.json'))
+  assert config['quantize_delay'] == 1
+  assert _latest_step(str(train_dir)) == 2
+  reader = tf.train.load_checkpoint(str(train_dir))
+  names = reader.get_variable_to_shape_map()
+  layer = 'MobilenetV1/MobilenetV1/Conv2d_0'
+  assert f'{layer}/act_quant/min' in names
+  # The body came from the float checkpoint (2 small steps moved it).
+  np.testing.assert_allclose(reader.get_tensor('MobilenetV1/Conv2d_0/weights'),
+                             pretrained['MobilenetV1/Conv2d_0/weights'],
+                             atol=0.05)
+  results = json.load(open(train_dir / 'eval' / 'eval_results.json'))
+  assert results['num_examples'] == NUM_VALIDATION
+  model = train_dir / 'export' / 'model_int8.tflite'
+  metadata = json.load(open(str(model) + '.json'))
+  assert metadata['tflite_io_type'] == 'int8'
+  assert metadata['num_classes'] == len(FLOWER_CLASSES)
+  assert not (train_dir / 'export' / 'model_float.tflite').exists()
+  from slim_zoo import quantize
+  assert quantize.integer_problems(model.read_bytes()) == []
+
+
 # ----------------------------------------------------------------------------
 # recipe_facts.py: the registry's facts, the checkpoint fetch
 

@@ -93,8 +93,12 @@ def define_flags():
                         'integer I/O) instead of a checkpoint; the network '
                         'comes from its metadata file MODEL.tflite.json '
                         '(else --model_name).')
-
-
+  with common_flags.group('Quantization'):
+    flags.DEFINE_bool('quantize', False,
+                      'Evaluate the fake-quantized graph of a checkpoint '
+                      'trained with --quantize_delay (batch norm folded, '
+                      '8-bit weights and activations with the trained '
+                      'ranges): what the int8 TFLite model computes.')
 
 
 def config_from_flags():

@@ -15,7 +15,10 @@ when --dataset_dir is given, model_int8.tflite (post-training int8
 quantization calibrated on --num_calibration_images images of
 --dataset_split_name, with the model's preprocessing). --frozen_graph,
 --saved_model_dir, --tflite_file and --tflite_int8_file write (or redirect)
-single artifacts. The --export_dir artifacts are one set: they are built in
+single artifacts. With --quantize (a checkpoint trained with
+--quantize_delay) the graph is the fake-quantized one and model_int8.tflite
+is fully integer from the trained ranges, no calibration;
+--tflite_io_type=int8|uint8 makes its input and output integer too. The --export_dir artifacts are one set: they are built in
 a temporary directory beside it which then replaces it in one rename, so the
 directory holds the previous complete set until the new one is complete (a
 killed run's temporary directory is removed by the next export); it must be
@@ -78,6 +81,15 @@ def define_flags():
     flags.DEFINE_string('tflite_int8_file', None,
                         'Where to write the int8 TFLite flatbuffer (needs '
                         '--dataset_dir for calibration images).')
+    flags.DEFINE_bool('quantize', False,
+                      'Export the quantized graph of a checkpoint trained '
+                      'with --quantize_delay; --export_dir then writes a '
+                      'fully integer model_int8.tflite from the trained '
+                      'ranges (no calibration) instead of model_float.tflite.')
+    flags.DEFINE_enum('tflite_io_type', 'float32', ['float32', 'int8', 'uint8'],
+                      'Input/output type of the int8 TFLite model (integer '
+                      'I/O for Edge TPU compilers and microcontrollers; the '
+                      'metadata records the scale and zero point).')
     flags.DEFINE_integer('num_calibration_images', 300,
                          'Images of --dataset_split_name that calibrate int8 '
                          'quantization.')
@@ -87,7 +99,7 @@ def paths_from_flags(is_video_model):
   """ExportPaths: --export_dir's defaults, overridden by single-file flags."""
   from slim_zoo import export_utils  # Imports TensorFlow: not for --help.
   base = (export_utils.ExportPaths.in_directory(
-      FLAGS.export_dir, int8=bool(FLAGS.dataset_dir),
+      FLAGS.export_dir, int8=bool(FLAGS.dataset_dir) or FLAGS.quantize,
       tflite=not is_video_model)
           if FLAGS.export_dir else export_utils.ExportPaths())
   return export_utils.ExportPaths(
@@ -95,7 +107,8 @@ def paths_from_flags(is_video_model):
       write_text_graphdef=FLAGS.write_text_graphdef,
       frozen_graph=FLAGS.frozen_graph or base.frozen_graph,
       saved_model_dir=FLAGS.saved_model_dir or base.saved_model_dir,
-      tflite_file=FLAGS.tflite_file or base.tflite_file,
+      tflite_file=FLAGS.tflite_file or (
+          None if FLAGS.quantize else base.tflite_file),
       tflite_int8_file=FLAGS.tflite_int8_file or base.tflite_int8_file,
       export_dir=FLAGS.export_dir or None)
 
@@ -119,9 +132,10 @@ def main(argv):
       is_training=FLAGS.is_training, use_grayscale=FLAGS.use_grayscale,
       is_video_model=FLAGS.is_video_model, num_frames=FLAGS.num_frames,
       final_endpoint=FLAGS.final_endpoint, channels=channels,
-      preprocessing_name=FLAGS.preprocessing_name)
+      preprocessing_name=FLAGS.preprocessing_name, quantize=FLAGS.quantize,
+      tflite_io_type=FLAGS.tflite_io_type)
   calibration = None
-  if FLAGS.dataset_dir:
+  if FLAGS.dataset_dir and not FLAGS.quantize:
     calibration = export_utils.CalibrationConfig(
         dataset_name=FLAGS.dataset_name, dataset_dir=FLAGS.dataset_dir,
         split_name=FLAGS.dataset_split_name,

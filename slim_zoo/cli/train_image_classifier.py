@@ -105,6 +105,17 @@ def define_flags():
                          'a new checkpoint (None = until the checkpoint of '
                          '--max_number_of_steps is evaluated).')
   common_flags.define_performance_flags()
+  with common_flags.group('Quantization'):
+    flags.DEFINE_integer('quantize_delay', -1,
+                         'Quantization-aware training: from this global '
+                         'step on, weights and activations are fake-'
+                         'quantized to 8 bits (batch norm folded into the '
+                         'weights; ranges learned from step 0). -1 = off. '
+                         'Export with export_inference_graph --quantize.')
+    flags.DEFINE_integer('freeze_bn_delay', -1,
+                         'With --quantize_delay: from this global step on '
+                         'the folded batch norm uses its moving statistics. '
+                         '-1 = never (tf.contrib.quantize\'s default).')
 
 
 def config_from_flags():

@@ -1,0 +1,645 @@
+"""Quantization-aware training: the rewrite behind --quantize_delay / --quantize.
+
+TF-Slim trained its quantized MobileNets with tf.contrib.quantize
+(`create_training_graph` / `create_eval_graph`, Jacob et al. 2018, "Quantization
+and Training of Neural Networks for Efficient Integer-Arithmetic-Only
+Inference"), which no longer exists. `rewrite` does the same to a graph that
+is already built, before gradients are taken:
+
+* Batch norm after a convolution, depthwise convolution or fully connected
+  layer is folded into its weights (w * gamma / sigma) and a bias. While
+  training, the folded weights use the moving sigma and the output is
+  corrected to the batch statistics; once batch norm is frozen
+  (`freeze_bn_delay`) the correction switches to the moving statistics, so
+  training computes what inference will.
+* The (folded) weights are fake-quantized to 8 bits per output channel,
+  symmetric with the narrow range [-127, 127] and zero point 0: TFLite's int8
+  specification for convolution and fully connected weights.
+* Every layer output (after its activation), every residual sum and the
+  network input are fake-quantized per tensor; the activation ranges are
+  exponential moving averages of the batch min / max (decay 0.999).
+* Quantization starts at global step `quant_delay`; the ranges are learned
+  from step 0, so they are settled when it starts.
+
+The range variables carry tf.contrib.quantize's names (`<layer>/weights_quant/
+{min,max}`, `<layer>/act_quant/{min,max}`, and for a residual sum
+`<layer>/conv_quant`, `<block>/add_quant`, `<block>/act_quant`; the folded ops
+`<layer>/mul_fold`, `<layer>/<op>_Fold`, `<layer>/add_fold`,
+`<layer>/BatchNorm_Fold/...`), so checkpoints trained with it restore. They
+are global variables, not model variables (as in tf.contrib.quantize): weight
+decay and --moving_average_decay leave them alone. The weights' ranges are
+recomputed from the weights at every step (they are the last value, as
+tf.contrib.quantize's were), so a published per-tensor (scalar) weights range
+is not restored into the per-channel variable.
+
+The variable names of each quantized network are recorded in
+nets/manifests/quantized/<name>.json, written by
+scripts/make_quantized_manifests.py only for networks whose rewritten graph
+converts to a fully integer TFLite model; a network without one cannot be
+quantized (`check_supported`).
+"""
+
+import json
+import os
+import re
+
+from absl import logging
+
+from slim_zoo.errors import UsageError
+from slim_zoo.nets import manifests as _manifests
+from slim_zoo.nets.compat import tf
+
+NUM_BITS = 8
+EMA_DECAY = 0.999
+# tf.contrib.quantize's initial ranges: [-6, 6], and [0, 6] after an
+# activation.
+_INIT_RANGE = (-6.0, 6.0)
+_RANGE_COLLECTION = 'quantization_ranges'
+_LAYER_TYPES = ('Conv2D', 'DepthwiseConv2dNative', 'MatMul')
+_ACTIVATION_TYPES = ('Relu', 'Relu6')
+_ADD_TYPES = ('Add', 'AddV2')
+_MANIFEST_DIR = os.path.join(os.path.dirname(_manifests.__file__),
+                             'quantized')
+
+# The value range of each preprocessing family's output, which the input is
+# quantized to (TF-Slim gave the TFLite converter the same as mean/std:
+# 128/128 for [-1, 1]). cifarnet's per-image standardization has no bound:
+# +-4 standard deviations keeps all but the rarest pixels.
+INPUT_RANGES = {
+    'inception': (-1.0, 1.0),
+    'lenet': (-1.0, 1.0),
+    'cifarnet': (-4.0, 4.0),
+    'vgg': (-123.68, 255.0 - 103.94),
+}
+
+
+def manifest_path(model_name):
+  return os.path.join(_MANIFEST_DIR, f'{model_name}.json')
+
+
+def quantizable_networks():
+  """Names of the networks with a quantized manifest, sorted."""
+  if not os.path.isdir(_MANIFEST_DIR):
+    return []
+  return sorted(name[:-5] for name in os.listdir(_MANIFEST_DIR)
+                if name.endswith('.json'))
+
+
+def load_manifest(model_name):
+  with open(manifest_path(model_name), encoding='utf-8') as f:
+    return json.load(f)
+
+
+def check_supported(model_name, flag='--quantize_delay'):
+  """Raises UsageError unless `model_name` has a quantized manifest.
+
+  Checked before any graph is built or file written.
+  """
+  if os.path.exists(manifest_path(model_name)):
+    return
+  raise UsageError(
+      f'{flag}: --model_name={model_name} cannot be quantized (the rewrite '
+      'folds batch norm into convolution / depthwise / fully connected '
+      'layers and TFLite\'s int8 kernels must cover its other ops; see the '
+      'README\'s "Quantization-aware training" section). Quantizable: '
+      f'{", ".join(quantizable_networks())}.')
+
+
+def input_range(preprocessing):
+  """(min, max) of the preprocessed images of family `preprocessing`."""
+  if preprocessing not in INPUT_RANGES:
+    raise UsageError(f'No input range for preprocessing {preprocessing!r}; '
+                     f'quantized inputs support {", ".join(INPUT_RANGES)}.')
+  return INPUT_RANGES[preprocessing]
+
+
+def quantize_input(images, preprocessing):
+  """Fake-quantizes the network input to its preprocessing's fixed range."""
+  low, high = input_range(preprocessing)
+  return tf.quantization.fake_quant_with_min_max_args(
+      images, min=low, max=high, num_bits=NUM_BITS, name='input_quant')
+
+
+def range_variables(graph=None):
+  """The range variables the rewrite created (min/max of every quant op)."""
+  graph = graph or tf.get_default_graph()
+  return graph.get_collection(_RANGE_COLLECTION)
+
+
+def is_range_variable(name):
+  return bool(re.search(r'/(weights|act|conv|add|post_activation_bypass)'
+                        r'_quant/(min|max)$', name))
+
+
+def restorable_ranges(checkpoint, variables):
+  """Splits range variables into those to restore from `checkpoint` and not.
+
+  A range missing from the checkpoint (a float checkpoint) is new and keeps
+  its initial value; a weights range of another shape (tf.contrib.quantize
+  kept one scalar range per tensor, ours is per channel) is recomputed from
+  the weights on the first step.
+
+  Returns:
+    (to_restore, skipped) lists of variables.
+  """
+  shapes = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+  restore, skipped = [], []
+  for v in variables:
+    name = v.op.name
+    if name in shapes and list(shapes[name]) == v.shape.as_list():
+      restore.append(v)
+    else:
+      skipped.append(v)
+  return restore, skipped
+
+
+# --------------------------------------------------------------------------
+# The rewrite
+
+
+class _Rewriter:
+  """Rewrites the layers of one network (one clone) in place."""
+
+  def __init__(self, graph, is_training, quant_delay, freeze_bn_delay,
+               ema_decay, name_prefix):
+    self.graph = graph
+    self.is_training = is_training
+    self.quant_delay = quant_delay
+    self.freeze_bn_delay = freeze_bn_delay
+    self.ema_decay = ema_decay
+    self.prefix = name_prefix
+    self.replaced = {}  # old tensor -> the tensor that took its place.
+    self._step = None
+
+  # Names -----------------------------------------------------------------
+
+  def var_scope(self, op_scope):
+    """The variable scope of an op scope: no clone prefix."""
+    if self.prefix and op_scope.startswith(self.prefix):
+      return op_scope[len(self.prefix):]
+    return op_scope
+
+  def step(self):
+    if self._step is None:
+      step = tf.train.get_global_step(self.graph)
+      if step is None:
+        raise ValueError('A quantize delay needs the global step; create it '
+                         'before the rewrite.')
+      self._step = tf.cast(step, tf.int64)
+    return self._step
+
+  # Graph surgery -----------------------------------------------------------
+
+  def _reroute(self, old, new, keep_ops):
+    """Makes every consumer of `old` outside `keep_ops` read `new`."""
+    count = 0
+    for consumer in list(old.consumers()):
+      if consumer in keep_ops:
+        continue
+      for index, tensor in enumerate(consumer.inputs):
+        if tensor is old:
+          consumer._update_input(index, new)  # pylint: disable=protected-access
+          count += 1
+    self.replaced[old] = new
+    return count
+
+  def _new_ops(self, start):
+    return set(self.graph.get_operations()[start:])
+
+  # Quantizers --------------------------------------------------------------
+
+  def _range_vars(self, scope, shape, init):
+    with tf.variable_scope(self.var_scope(scope), reuse=tf.AUTO_REUSE,
+                           auxiliary_name_scope=False):
+      variables = []
+      for name, value in zip(('min', 'max'), init):
+        v = tf.get_variable(
+            name, shape, tf.float32,
+            initializer=tf.constant_initializer(value), trainable=False,
+            collections=[tf.GraphKeys.GLOBAL_VARIABLES])
+        if v not in self.graph.get_collection(_RANGE_COLLECTION):
+          self.graph.add_to_collection(_RANGE_COLLECTION, v)
+        variables.append(v)
+    return variables
+
+  def _delayed(self, quantized, unquantized, scope):
+    if not self.is_training or not self.quant_delay:
+      return quantized
+    active = tf.greater_equal(self.step(), self.quant_delay,
+                              name='activate_quant')
+    return tf.where(active, quantized, unquantized, name='delayed_quant')
+
+  def quantize_weights(self, weights, scope):
+    """Symmetric narrow-range fake quantization: per output channel for
+    convolutions, per tensor for fully connected layers."""
+    shape = weights.shape.as_list()
+    if self._depthwise and shape[-1] != 1:
+      raise UsageError(
+          f'{scope}: a depthwise convolution with depth multiplier '
+          f'{shape[-1]} cannot be quantized per channel (TFLite\'s channels '
+          'are in * multiplier, TensorFlow\'s filter keeps them apart); '
+          'quantization needs depth multiplier 1.')
+    with tf.name_scope(scope + '/weights_quant/'):
+      # Per channel along the last axis, which is TFLite's output channel
+      # for convolutions and fully connected layers (a depthwise filter
+      # [h, w, in, 1] becomes [1, h, w, in]). The fake quant op feeds the
+      # layer directly, the pattern the TFLite converter turns into int8
+      # weights.
+      # A fully connected layer's weights get one range: the converter
+      # transposes them to TFLite's [out, in] and cannot carry a per-channel
+      # axis through that (TFLite's int8 spec has them per tensor).
+      per_channel = len(shape) == 4
+      channels = shape[-1] if not self._depthwise else shape[-2]
+      reduce_axes = list(range(len(shape) - 1)) if per_channel else None
+      low_var, high_var = self._range_vars(
+          scope + '/weights_quant', [channels] if per_channel else [],
+          _INIT_RANGE)
+      # Symmetric: zero maps to the integer 0 exactly. The floor keeps an
+      # all-zero channel (a dead filter) from having an empty range.
+      if self._depthwise:
+        high = tf.reduce_max(tf.abs(weights), axis=[0, 1, 3])
+      else:
+        high = tf.reduce_max(tf.abs(weights), axis=reduce_axes)
+      high = tf.maximum(high, 1e-6)
+      low = -high
+      if self.is_training:
+        with tf.control_dependencies([tf.assign(low_var, low),
+                                      tf.assign(high_var, high)]):
+          low, high = tf.identity(low), tf.identity(high)
+      source = weights
+      if self._depthwise:
+        source = tf.transpose(weights, [0, 1, 3, 2])
+      fake_quant = (
+          tf.quantization.fake_quant_with_min_max_vars_per_channel
+          if per_channel else tf.quantization.fake_quant_with_min_max_vars)
+      quantized = fake_quant(source, low, high, num_bits=NUM_BITS,
+                             narrow_range=True)
+      if self._depthwise:
+        quantized = tf.transpose(quantized, [0, 1, 3, 2])
+      return self._delayed(quantized, weights, scope)
+
+  def quantize_activation(self, tensor, scope, init=_INIT_RANGE):
+    """Per-tensor fake quantization with EMA ranges; reroutes consumers.
+
+    Returns the fake-quantized tensor.
+    """
+    for consumer in tensor.consumers():
+      if consumer.type.startswith('FakeQuantWithMinMax'):
+        return consumer.outputs[0]  # Already quantized (overlapping match).
+    start = len(self.graph.get_operations())
+    with tf.name_scope(scope + '/'):
+      low_var, high_var = self._range_vars(scope, [], init)
+      if self.is_training:
+        # The range always holds zero, so zero is exact (as TFLite needs).
+        batch_low = tf.minimum(tf.reduce_min(tensor), 0.0)
+        batch_high = tf.maximum(tf.reduce_max(tensor), 0.0)
+        decay = 1.0 - self.ema_decay
+        low = tf.assign_sub(low_var, (low_var - batch_low) * decay)
+        high = tf.assign_sub(high_var, (high_var - batch_high) * decay)
+      else:
+        low, high = low_var, high_var
+      quantized = tf.quantization.fake_quant_with_min_max_vars(
+          tensor, low, high, num_bits=NUM_BITS)
+      out = self._delayed(quantized, tensor, scope)
+    self._reroute(tensor, out, self._new_ops(start))
+    return out
+
+  # Layers ------------------------------------------------------------------
+
+  def layer_ops(self):
+    ops = []
+    for op in self.graph.get_operations():
+      if (op.type in _LAYER_TYPES and op.name.startswith(self.prefix) and
+          not op.name.endswith('_Fold') and self._weights_of(op) is not None):
+        ops.append(op)
+    return ops
+
+  @staticmethod
+  def _weights_of(op):
+    """The variable read feeding `op` as its weights, or None."""
+    weights = op.inputs[1]
+    read = weights.op
+    if read.type == 'Identity' and read.inputs and read.inputs[0].op.type in (
+        'VariableV2', 'Variable'):
+      return weights
+    if read.type == 'ReadVariableOp':
+      return weights
+    return None
+
+  @staticmethod
+  def _sole_consumer(tensor, types):
+    consumers = [c for c in tensor.consumers()]
+    if len(consumers) == 1 and consumers[0].type in types:
+      return consumers[0]
+    return None
+
+  def rewrite_layer(self, op):
+    scope = op.name.rpartition('/')[0]
+    self._depthwise = op.type == 'DepthwiseConv2dNative'
+    if op.type != 'MatMul' and op.get_attr('data_format') != b'NHWC':
+      raise UsageError(f'{op.name}: quantization needs NHWC convolutions, got '
+                       f'{op.get_attr("data_format").decode()}.')
+    out = op.outputs[0]
+    bn = self._sole_consumer(out, ('FusedBatchNormV3', 'FusedBatchNorm'))
+    if bn is not None:
+      out = self._fold(op, bn, scope)
+    else:
+      quantized = self.quantize_weights(op.inputs[1], scope)
+      op._update_input(1, quantized)  # pylint: disable=protected-access
+      bias = self._sole_consumer(out, ('BiasAdd',))
+      if bias is not None:
+        out = bias.outputs[0]
+    act_scope = scope
+    bypass = self._bypass_of(out)
+    activation = None
+    if bypass is not None:
+      act_scope = scope.rpartition('/')[0]
+      out_after = bypass.outputs[0]
+      self.quantize_activation(out, scope + '/conv_quant')
+      out = out_after
+      activation = self._sole_consumer(
+          out, _ACTIVATION_TYPES + ('Identity',))
+      if activation is not None and activation.type == 'Identity':
+        # No activation to fuse into the sum: the sum is quantized, and the
+        # block's output after it (tf.contrib.quantize's scheme).
+        self.quantize_activation(out, act_scope + '/add_quant')
+    else:
+      activation = self._sole_consumer(out,
+                                       _ACTIVATION_TYPES + ('Identity',))
+    if activation is not None:
+      out = activation.outputs[0]
+      # Relu6 after Identity (the block's named output) is the activation.
+      follow = self._sole_consumer(out, ('Identity',))
+      if activation.type in _ACTIVATION_TYPES and follow is not None:
+        out = follow.outputs[0]
+    init = (0.0, 6.0) if activation is not None else _INIT_RANGE
+    self.quantize_activation(out, act_scope + '/act_quant', init)
+
+  def _bypass_of(self, tensor):
+    add = self._sole_consumer(tensor, _ADD_TYPES)
+    if add is None:
+      return None
+    other = [t for t in add.inputs if t is not tensor]
+    if not other or other[0].op.type == 'Const' or (
+        other[0].shape.as_list() != tensor.shape.as_list()):
+      return None
+    return add
+
+  def _fold(self, op, bn, scope):
+    """Replaces conv -> batch norm by the folded conv; returns its output."""
+    weights = op.inputs[1]
+    gamma, beta, moving_mean, moving_var = bn.inputs[1:5]
+    eps = bn.get_attr('epsilon')
+    out = op.outputs[0]
+    start = len(self.graph.get_operations())
+    with tf.name_scope(scope + '/'):
+      with tf.name_scope('BatchNorm_Fold'):
+        recip_sigma_mv = tf.math.rsqrt(moving_var + eps)
+        mv_multiplier = gamma * recip_sigma_mv
+        if self.is_training:
+          # Batch statistics of the float layer output, differentiable (the
+          # fused batch norm keeps updating the moving averages from it).
+          axes = list(range(out.shape.rank - 1))
+          mean, variance = tf.nn.moments(out, axes)
+          recip_sigma = tf.math.rsqrt(variance + eps)
+          batch_bias = tf.subtract(beta, mean * gamma * recip_sigma,
+                                   name='bias')
+          moving_bias = beta - moving_mean * mv_multiplier
+          correction_recip = tf.identity(recip_sigma / recip_sigma_mv,
+                                         name='correction_recip')
+        else:
+          moving_bias = tf.subtract(beta, moving_mean * mv_multiplier,
+                                    name='bias')
+        multiplier = mv_multiplier
+        if self._depthwise:
+          shape = weights.shape.as_list()
+          multiplier = tf.reshape(multiplier, shape[2:], name='scale_reshape')
+      folded = tf.multiply(weights, multiplier, name='mul_fold')
+      quantized = self.quantize_weights(folded, scope)
+      conv = self._clone_layer(op, quantized)
+      if self.is_training:
+        batch_out = conv * correction_recip + batch_bias
+        moving_out = conv + moving_bias
+        if self.freeze_bn_delay is not None:
+          frozen = tf.greater_equal(self.step(), self.freeze_bn_delay,
+                                    name='use_moving_average')
+          result = tf.where(frozen, moving_out, batch_out)
+        else:
+          result = batch_out
+        result = tf.identity(result, name='add_fold')
+      else:
+        result = tf.add(conv, moving_bias, name='add_fold')
+    self._reroute(bn.outputs[0], result, self._new_ops(start))
+    return result
+
+  def _clone_layer(self, op, weights):
+    name = op.name.rpartition('/')[2] + '_Fold'
+    x = op.inputs[0]
+    if op.type == 'MatMul':
+      return tf.raw_ops.MatMul(a=x, b=weights,
+                               transpose_a=op.get_attr('transpose_a'),
+                               transpose_b=op.get_attr('transpose_b'),
+                               name=name)
+    common = dict(strides=op.get_attr('strides'),
+                  padding=op.get_attr('padding'),
+                  explicit_paddings=op.get_attr('explicit_paddings'),
+                  data_format=op.get_attr('data_format'),
+                  dilations=op.get_attr('dilations'), name=name)
+    if op.type == 'Conv2D':
+      return tf.raw_ops.Conv2D(input=x, filter=weights, **common)
+    return tf.raw_ops.DepthwiseConv2dNative(input=x, filter=weights, **common)
+
+
+def rewrite(is_training, quant_delay=0, freeze_bn_delay=None,
+            ema_decay=EMA_DECAY, graph=None, name_prefix=''):
+  """Rewrites the network in `graph` for simulated 8-bit quantization.
+
+  Call after the network is built and before gradients are taken (training)
+  or the session is created (evaluation, export). With several clones call
+  it once per clone with name_prefix = the clone's name scope ('clone_1/'):
+  the clones share the range variables.
+
+  Args:
+    is_training: the training rewrite (batch statistics, EMA range updates,
+      quant_delay) or the inference one.
+    quant_delay: global step at which fake quantization starts (training).
+    freeze_bn_delay: global step from which the folded batch norm uses the
+      moving statistics (training); None never freezes (tf.contrib.quantize's
+      default).
+    ema_decay: decay of the activation ranges' moving averages.
+    graph: the graph (default graph when None).
+    name_prefix: only ops whose names start with it are rewritten.
+
+  Returns:
+    dict old tensor -> new tensor for every tensor whose consumers now read a
+    quantized (or folded) tensor instead; map outputs built before the
+    rewrite through it (`remap`).
+
+  Raises:
+    UsageError: no layer to quantize, or a layer the rewrite cannot handle.
+  """
+  graph = graph or tf.get_default_graph()
+  rewriter = _Rewriter(graph, is_training, quant_delay, freeze_bn_delay,
+                       ema_decay, name_prefix)
+  layers = rewriter.layer_ops()
+  if not layers:
+    raise UsageError('Quantization found no convolution or fully connected '
+                     'layer with weights to rewrite.')
+  with graph.as_default():
+    for op in layers:
+      rewriter.rewrite_layer(op)
+  logging.info('Quantization rewrite: %d layers, %d range variables.',
+               len(layers), len(range_variables(graph)))
+  return rewriter.replaced
+
+
+def remap(tensor, replaced):
+  """The tensor that replaced `tensor` in the rewrite (itself if none)."""
+  while tensor in replaced:
+    tensor = replaced[tensor]
+  return tensor
+
+
+def check_train_flags(model_name, quantize_delay, freeze_bn_delay):
+  """Validates --quantize_delay / --freeze_bn_delay (before any graph)."""
+  if quantize_delay < -1:
+    raise UsageError(f'--quantize_delay must be -1 (off) or the global step '
+                     f'at which quantization starts (>= 0), got '
+                     f'{quantize_delay}.')
+  if freeze_bn_delay < -1:
+    raise UsageError(f'--freeze_bn_delay must be -1 (never) or a global step '
+                     f'(>= 0), got {freeze_bn_delay}.')
+  if freeze_bn_delay >= 0 and quantize_delay < 0:
+    raise UsageError('--freeze_bn_delay freezes the batch norm folded by '
+                     'the quantization rewrite; set --quantize_delay too, or '
+                     'drop --freeze_bn_delay.')
+  if quantize_delay >= 0:
+    check_supported(model_name)
+
+
+def _remap_end_points(end_points, replaced):
+  return type(end_points)(
+      (key, remap(value, replaced)) for key, value in end_points.items())
+
+
+def rewrite_clone(logits, end_points, quant_delay, freeze_bn_delay=-1):
+  """The training rewrite of the clone just built (under its name scope).
+
+  Returns:
+    (logits, end_points) mapped to the quantized tensors.
+  """
+  scope = tf.get_default_graph().get_name_scope()
+  replaced = rewrite(is_training=True, quant_delay=quant_delay,
+                     freeze_bn_delay=(None if freeze_bn_delay < 0
+                                      else freeze_bn_delay),
+                     name_prefix=scope + '/' if scope else '')
+  return remap(logits, replaced), _remap_end_points(end_points, replaced)
+
+
+def rewrite_inference(outputs):
+  """The inference rewrite of the graph just built; maps `outputs` (a dict
+  of tensors) to their quantized tensors."""
+  replaced = rewrite(is_training=False)
+  mapped = {}
+  for key, value in outputs.items():
+    new = remap(value, replaced)
+    if new is not value:
+      # The TFLite converter keeps an output float when a FakeQuant op
+      # writes it: a reshape (to its own shape) comes between.
+      shape = [-1] + new.shape.as_list()[1:]
+      new = tf.reshape(new, shape, name=value.op.name + '_quant')
+    mapped[key] = new
+  return mapped
+
+
+def integer_problems(flatbuffer):
+  """What keeps a TFLite model from being fully integer ([] if nothing).
+
+  Every tensor an op reads or writes between the model's input and output
+  must be int8 or int32 (biases), and no DEQUANTIZE may sit in the middle
+  (a QUANTIZE / DEQUANTIZE at the edges of a float-I/O model is allowed).
+
+  Returns:
+    list of strings, one per offending op.
+  """
+  import numpy as np
+  interpreter = tf.lite.Interpreter(
+      model_content=flatbuffer,
+      experimental_op_resolver_type=(
+          tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+  interpreter.allocate_tensors()
+  tensors = {t['index']: t for t in interpreter.get_tensor_details()}
+  edges = ({d['index'] for d in interpreter.get_input_details()} |
+           {d['index'] for d in interpreter.get_output_details()})
+  problems = []
+  for op in interpreter._get_ops_details():  # pylint: disable=protected-access
+    indices = [i for i in list(op['inputs']) + list(op['outputs']) if i >= 0]
+    if op['op_name'] in ('QUANTIZE', 'DEQUANTIZE') and any(
+        i in edges for i in indices):
+      continue  # The float-I/O conversion at the model's edge.
+    if op['op_name'] == 'DEQUANTIZE':
+      problems.append(f'DEQUANTIZE of {tensors[indices[0]]["name"]}')
+      continue
+    floats = [tensors[i]['name'] for i in indices
+              if tensors[i]['dtype'] not in (np.int8, np.int32)
+              and i not in edges]
+    if floats:
+      problems.append(f'{op["op_name"]} on non-integer {", ".join(floats)}')
+  return problems
+
+
+def input_stats(preprocessing):
+  """(mean, std) of the int8 input for the TFLite converter.
+
+  The converter maps an int8 input q to (q - mean) / std; these are the
+  scale and zero point of the input's fake quantization (its range nudged
+  so that 0.0 is exact, as FakeQuant does).
+  """
+  low, high = input_range(preprocessing)
+  scale = (high - low) / (2 ** NUM_BITS - 1)
+  zero_point = min(max(round(-low / scale), 0), 2 ** NUM_BITS - 1)
+  return float(zero_point - 2 ** (NUM_BITS - 1)), 1.0 / scale
+
+
+def to_integer(values, detail):
+  """Float values -> the TFLite input `detail`'s type (quantized if integer)."""
+  import numpy as np
+  dtype = np.dtype(detail['dtype'])
+  if dtype.kind == 'f':
+    return values.astype(dtype)
+  scale, zero_point = detail['quantization']
+  info = np.iinfo(dtype)
+  q = np.round(values / scale + zero_point)
+  return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def to_real(values, detail):
+  """A TFLite output of `detail` -> float32 (dequantized if integer)."""
+  import numpy as np
+  if np.dtype(detail['dtype']).kind == 'f':
+    return values
+  scale, zero_point = detail['quantization']
+  return (values.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+def check_checkpoint_has_ranges(checkpoint, flag):
+  """UsageError unless `checkpoint` holds activation ranges (act_quant)."""
+  names = tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map()
+  if any(is_range_variable(name) and '/act_quant/' in name for name in names):
+    return
+  raise UsageError(
+      f'{flag}: checkpoint {checkpoint} has no quantization range variables '
+      '(.../act_quant/min, max): it was not trained with --quantize_delay. '
+      'Train or fine-tune it with --quantize_delay first, or drop '
+      f'{flag} (a float checkpoint exports post-training int8 with '
+      '--dataset_dir).')
+
+
+def without_weight_ranges(variables):
+  """`variables` (a list, or a dict name -> variable) without the weights'
+  range variables, which only training writes: inference takes the ranges
+  from the weights (a published per-tensor range need not fit)."""
+  if isinstance(variables, dict):
+    return {name: v for name, v in variables.items()
+            if '/weights_quant/' not in v.op.name}
+  return [v for v in variables if '/weights_quant/' not in v.op.name]
