@@ -721,7 +721,7 @@ class Benchmark:
     key = lambda m, job: (m, job['label'], job['batch_size'])  # noqa: E731
     results = {key(m, job): [] for m, _, job in plans}
     for _ in range(cfg['num_runs']):
-      for measurement, label, job in plans:
+      for measurement, _label, job in plans:
         results[key(measurement, job)].append(self._run(job))
     for measurement, label, job in plans:
       runs = results[key(measurement, job)]

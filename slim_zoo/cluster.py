@@ -328,11 +328,30 @@ def start_server(tf_config, num_cpu_devices=1):
 
 
 def wait_for(address, what, wait_secs):
+  """Waits until the replica `what` at `address` (host:port) accepts TCP
+  connections (see `wait_until_reachable`).
+
+  Raises:
+    UsageError: still unreachable after wait_secs.
+  """
+  wait_until_reachable(
+      address, f'{what} at {address}', wait_secs,
+      fix='check that its replica is running and the address in TF_CONFIG, '
+      'or wait longer with --master_wait_secs')
+
+
+def wait_until_reachable(address, label, wait_secs, fix):
   """Waits until `address` (host:port) accepts TCP connections.
 
   Replicas start in any order (pods are scheduled independently), so the
   first attempts may be refused: it retries with a doubling delay (1 s up to
   30 s), logging each wait, for at most wait_secs.
+
+  Args:
+    address: 'host:port' ('[v6]:port' too).
+    label: how the log and the error name the peer.
+    wait_secs: the longest wait.
+    fix: the error's advice.
 
   Raises:
     UsageError: still unreachable after wait_secs.
@@ -347,13 +366,10 @@ def wait_for(address, what, wait_secs):
     except OSError as e:
       left = deadline - time.time()
       if left <= 0:
-        raise UsageError(
-            f'Cannot reach {what} at {address} ({e.strerror or e}) after '
-            f'{wait_secs}s; check that its replica is running and the '
-            'address in TF_CONFIG, or wait longer with --master_wait_secs.'
-            ) from None
-      logging.warning('Waiting for %s at %s (%s); retrying in %.0fs.', what,
-                      address, e.strerror or e, min(delay, left))
+        raise UsageError(f'Cannot reach {label} ({e.strerror or e}) after '
+                         f'{wait_secs}s; {fix}.') from None
+      logging.warning('Waiting for %s (%s); retrying in %.0fs.', label,
+                      e.strerror or e, min(delay, left))
       time.sleep(min(delay, left))
       delay = min(delay * 2, 30.0)
 

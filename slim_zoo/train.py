@@ -16,7 +16,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -25,6 +24,7 @@ from absl import logging
 
 from slim_zoo import checkpoint_inspect
 from slim_zoo import checkpoint_utils
+from slim_zoo import cluster
 from slim_zoo import errors
 from slim_zoo import common_flags
 from slim_zoo import performance
@@ -1037,23 +1037,10 @@ def _wait_for_master(master, wait_secs):
   host, _, port = address.rpartition(':')
   if not host or not port.isdigit():
     raise UsageError(f'--master={master} is not grpc://HOST:PORT.')
-  deadline = time.time() + wait_secs
-  delay = 1.0
-  while True:
-    try:
-      socket.create_connection((host.strip('[]'), int(port)), timeout=5).close()
-      return
-    except OSError as e:
-      left = deadline - time.time()
-      if left <= 0:
-        raise UsageError(
-            f'Cannot reach --master={master} ({e.strerror or e}) after '
-            f'{wait_secs}s; start its server (start_tf_server.py), fix the '
-            'address, or wait longer with --master_wait_secs.') from None
-      logging.warning('Waiting for --master=%s (%s); retrying in %.0fs.',
-                      master, e.strerror or e, min(delay, left))
-      time.sleep(min(delay, left))
-      delay = min(delay * 2, 30.0)
+  cluster.wait_until_reachable(
+      address, f'--master={master}', wait_secs,
+      fix='start its server (start_tf_server.py), fix the address, or wait '
+      'longer with --master_wait_secs')
 
 
 @contextlib.contextmanager
