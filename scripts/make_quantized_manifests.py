@@ -14,10 +14,14 @@ import json
 import os
 import sys
 
-from slim_zoo import quantize
-from slim_zoo.nets import nets_factory
-from slim_zoo.nets.compat import tf
-from slim_zoo.datasets import dataset_utils
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:  # Run as a file of the checkout.
+  sys.path.insert(0, _ROOT)
+
+from slim_zoo import quantize  # noqa: E402
+from slim_zoo.nets import nets_factory  # noqa: E402
+from slim_zoo.nets.compat import tf  # noqa: E402
+from slim_zoo.datasets import dataset_utils  # noqa: E402
 
 # Small inputs keep the conversion check quick; names and shapes of the
 # range variables do not depend on the input size.
@@ -93,4 +97,12 @@ def main(names):
 
 
 if __name__ == '__main__':
+  if any(arg.startswith('-') for arg in sys.argv[1:]):
+    print(__doc__.strip())  # Takes network names only.
+    sys.exit(0 if sys.argv[1] in ('-h', '--help') else 2)
+  for arg in sys.argv[1:]:
+    if arg not in nets_factory.REGISTRY:
+      error = nets_factory.unknown_name_error('model_name', arg,
+                                              nets_factory.REGISTRY)
+      sys.exit(f'ERROR: {error}')
   main(sys.argv[1:] or sorted(nets_factory.REGISTRY))

@@ -15,16 +15,21 @@ Prints one Markdown table row per network (the README's table).
 import argparse
 import dataclasses
 import os
+import sys
 
 import numpy as np
 
-from slim_zoo import evaluate as eval_lib
-from slim_zoo import export_utils
-from slim_zoo import train as train_lib
-from slim_zoo.datasets import dataset_factory
-from slim_zoo.datasets import input_pipeline
-from slim_zoo.nets.compat import tf
-from slim_zoo.preprocessing import preprocessing_factory
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:  # Run as a file of the checkout.
+  sys.path.insert(0, _ROOT)
+
+from slim_zoo import evaluate as eval_lib  # noqa: E402
+from slim_zoo import export_utils  # noqa: E402
+from slim_zoo import train as train_lib  # noqa: E402
+from slim_zoo.datasets import dataset_factory  # noqa: E402
+from slim_zoo.datasets import input_pipeline  # noqa: E402
+from slim_zoo.nets.compat import tf  # noqa: E402
+from slim_zoo.preprocessing import preprocessing_factory  # noqa: E402
 
 # (network, image size, float steps, QAT steps, learning rate)
 RUNS = (
