@@ -378,6 +378,18 @@ def freeze(session, graph_def, output_names):
       frozen, protected_nodes=list(output_names))
 
 
+def _tflite_converter(frozen_graph_def, metadata):
+  """A TFLiteConverter from the export's input to its outputs, built in the
+  current (fresh) graph."""
+  output_names = list(metadata['outputs'].values())
+  outputs = tf.import_graph_def(
+      frozen_graph_def,
+      return_elements=[name + ':0' for name in output_names], name='')
+  placeholder = tf.get_default_graph().get_tensor_by_name(
+      metadata['input'] + ':0')
+  return tf.lite.TFLiteConverter(frozen_graph_def, [placeholder], outputs)
+
+
 def convert_tflite(frozen_graph_def, metadata, representative_images=None):
   """Converts a frozen graph to a TFLite flatbuffer.
 
@@ -392,14 +404,8 @@ def convert_tflite(frozen_graph_def, metadata, representative_images=None):
   Returns:
     The flatbuffer bytes.
   """
-  output_names = list(metadata['outputs'].values())
-  with tf.Graph().as_default() as graph:
-    outputs = tf.import_graph_def(
-        frozen_graph_def,
-        return_elements=[name + ':0' for name in output_names], name='')
-    placeholder = graph.get_tensor_by_name(metadata['input'] + ':0')
-    converter = tf.lite.TFLiteConverter(frozen_graph_def, [placeholder],
-                                        outputs)
+  with tf.Graph().as_default():
+    converter = _tflite_converter(frozen_graph_def, metadata)
     if representative_images is not None:
       if not representative_images:
         raise UsageError('No calibration images: int8 quantization needs at '
@@ -433,14 +439,8 @@ def convert_tflite_quantized(frozen_graph_def, metadata, io_type='float32'):
   Raises:
     UsageError: the converted model is not fully integer.
   """
-  output_names = list(metadata['outputs'].values())
-  with tf.Graph().as_default() as graph:
-    outputs = tf.import_graph_def(
-        frozen_graph_def,
-        return_elements=[name + ':0' for name in output_names], name='')
-    placeholder = graph.get_tensor_by_name(metadata['input'] + ':0')
-    converter = tf.lite.TFLiteConverter(frozen_graph_def, [placeholder],
-                                        outputs)
+  with tf.Graph().as_default():
+    converter = _tflite_converter(frozen_graph_def, metadata)
     converter.inference_type = tf.int8
     converter.quantized_input_stats = {
         metadata['input']: quantize.input_stats(metadata['preprocessing'])}
