@@ -114,6 +114,9 @@ def test_wheel_holds_one_top_level_package_and_its_data(wheel):
             rel = os.path.join('slim_zoo', rel)
           assert rel in names, f'{rel} is missing from the wheel'
   assert 'Requires-Dist: tensorflow' in metadata
+  # The license travels with the wheel.
+  assert 'License-Expression: Apache-2.0' in metadata
+  assert any(n.endswith('.dist-info/licenses/LICENSE') for n in names)
   for command in COMMANDS:
     assert f'{command} = slim_zoo.cli.' in entry_points
 
