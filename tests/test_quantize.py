@@ -166,6 +166,83 @@ def test_clones_share_the_range_variables():
 
 
 # --------------------------------------------------------------------------
+# Hard swish, squeeze-excite and depth multipliers against the converter
+
+
+def _tiny_int8(build, image_shape, fill=None):
+  """(fake-quantized TF output, int8 TFLite output, the output's scale,
+  interpreter) of the inference rewrite of `build(images)` on one random
+  image. `fill(session)` sets variables first."""
+  image = np.random.RandomState(0).uniform(-1, 1, image_shape).astype(
+      np.float32)
+  with tf.Graph().as_default() as graph:
+    images = tf.placeholder(tf.float32, image_shape, name='input')
+    net = build(quantize.quantize_input(images, 'inception'))
+    net = quantize.rewrite_inference({'output': net})['output']
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      if fill:
+        fill(session)
+      expected = session.run(net, {images: image})
+      frozen = export_utils.freeze(session, graph.as_graph_def(),
+                                   [net.op.name])
+  metadata = {'model_name': 'tiny', 'input': 'input',
+              'outputs': {'output': net.op.name},
+              'preprocessing': 'inception'}
+  flatbuffer = export_utils.convert_tflite_quantized(frozen, metadata, 'int8')
+  assert quantize.integer_problems(flatbuffer) == []
+  interpreter = tf.lite.Interpreter(
+      model_content=flatbuffer,
+      experimental_op_resolver_type=(
+          tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+  interpreter.allocate_tensors()
+  detail = interpreter.get_input_details()[0]
+  interpreter.set_tensor(detail['index'], quantize.to_integer(image, detail))
+  interpreter.invoke()
+  out = interpreter.get_output_details()[0]
+  actual = quantize.to_real(interpreter.get_tensor(out['index']), out)
+  return expected, actual, out['quantization'][0], interpreter
+
+
+def _random_batch_norms(session):
+  """Moving statistics and scales away from 0 / 1, so folding matters."""
+  rng = np.random.RandomState(1)
+  for v in tf.global_variables():
+    name = v.op.name
+    if name.endswith(('moving_variance', 'gamma')):
+      v.load(rng.uniform(0.5, 2.0, v.shape).astype(np.float32), session)
+    elif name.endswith(('moving_mean', 'beta')):
+      v.load(rng.uniform(-0.3, 0.3, v.shape).astype(np.float32), session)
+
+
+def test_hard_swish_and_squeeze_excite_run_as_int8_kernels():
+  from slim_zoo.nets.compat import slim
+  from slim_zoo.nets.mobilenet import conv_blocks
+
+  def build(images):
+    with slim.arg_scope([slim.batch_norm], is_training=False):
+      net = slim.conv2d(images, 8, [3, 3], stride=2, scope='Conv',
+                        normalizer_fn=slim.batch_norm,
+                        activation_fn=conv_blocks.hard_swish)
+      return conv_blocks.expanded_conv(
+          net, 12, 16, activation_fn=conv_blocks.hard_swish,
+          use_squeeze_excite=True)
+
+  expected, actual, scale, interpreter = _tiny_int8(
+      build, [1, 16, 16, 3], _random_batch_norms)
+  kinds = [op['op_name'] for op in
+           interpreter._get_ops_details()]  # pylint: disable=protected-access
+  # The hard swish fused into one kernel (no fake quant inside it), the gate
+  # as int8 ADD (+ ReLU6) and MUL, the rescaling as an int8 MUL.
+  assert kinds.count('HARD_SWISH') == 3
+  assert {'MEAN', 'MUL', 'ADD', 'DEPTHWISE_CONV_2D'} <= set(kinds)
+  assert 'DEQUANTIZE' not in kinds and 'QUANTIZE' not in kinds
+  # The int8 model computes what the fake-quantized graph does, up to a
+  # few rounding steps of the output.
+  assert np.abs(actual - expected).max() <= 3 * scale
+  assert np.ptp(expected) > 20 * scale  # Not a constant output.
+
+# --------------------------------------------------------------------------
 # Train, evaluate, export, classify
 
 
