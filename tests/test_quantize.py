@@ -106,7 +106,8 @@ def _tflite_accuracy(path, images, labels):
 
 # The smallest member of each MobileNet family and lenet: graphs are built,
 # not run (the inference rewrite creates the same variables as training's).
-_NAME_CHECKS = ('lenet', 'mobilenet_v1_025', 'mobilenet_v2_035')
+_NAME_CHECKS = ('lenet', 'mobilenet_v1_025', 'mobilenet_v2_035',
+                'mobilenet_v3_small')
 
 
 def _built_range_variables(name, num_clones=1, is_training=False):
@@ -171,14 +172,16 @@ def test_clones_share_the_range_variables():
 
 def _tiny_int8(build, image_shape, fill=None):
   """(fake-quantized TF output, int8 TFLite output, the output's scale,
-  interpreter) of the inference rewrite of `build(images)` on one random
-  image. `fill(session)` sets variables first."""
+  interpreter, {range variable: shape}) of the inference rewrite of
+  `build(images)` on one random image. `fill(session)` sets variables
+  first."""
   image = np.random.RandomState(0).uniform(-1, 1, image_shape).astype(
       np.float32)
   with tf.Graph().as_default() as graph:
     images = tf.placeholder(tf.float32, image_shape, name='input')
     net = build(quantize.quantize_input(images, 'inception'))
     net = quantize.rewrite_inference({'output': net})['output']
+    ranges = {v.op.name: v.shape.as_list() for v in quantize.range_variables()}
     with tf.Session() as session:
       session.run(tf.global_variables_initializer())
       if fill:
@@ -201,12 +204,17 @@ def _tiny_int8(build, image_shape, fill=None):
   interpreter.invoke()
   out = interpreter.get_output_details()[0]
   actual = quantize.to_real(interpreter.get_tensor(out['index']), out)
-  return expected, actual, out['quantization'][0], interpreter
+  return expected, actual, out['quantization'][0], interpreter, ranges
 
 
-def _random_batch_norms(session):
-  """Moving statistics and scales away from 0 / 1, so folding matters."""
+def _random_statistics(session):
+  """Moving statistics and scales away from 0 / 1, so folding matters;
+  activation ranges [-4, 4] (their initial [0, 6] would clip the linear
+  outputs' negative half)."""
   rng = np.random.RandomState(1)
+  for v in quantize.range_variables():
+    if not v.shape.rank:
+      v.load(-4.0 if v.op.name.endswith('min') else 4.0, session)
   for v in tf.global_variables():
     name = v.op.name
     if name.endswith(('moving_variance', 'gamma')):
@@ -228,8 +236,8 @@ def test_hard_swish_and_squeeze_excite_run_as_int8_kernels():
           net, 12, 16, activation_fn=conv_blocks.hard_swish,
           use_squeeze_excite=True)
 
-  expected, actual, scale, interpreter = _tiny_int8(
-      build, [1, 16, 16, 3], _random_batch_norms)
+  expected, actual, scale, interpreter, ranges = _tiny_int8(
+      build, [1, 16, 16, 3], _random_statistics)
   kinds = [op['op_name'] for op in
            interpreter._get_ops_details()]  # pylint: disable=protected-access
   # The hard swish fused into one kernel (no fake quant inside it), the gate
@@ -241,6 +249,75 @@ def test_hard_swish_and_squeeze_excite_run_as_int8_kernels():
   # few rounding steps of the output.
   assert np.abs(actual - expected).max() <= 3 * scale
   assert np.ptp(expected) > 20 * scale  # Not a constant output.
+  # The layer's output before the activation is conv_quant, after it
+  # act_quant; the gate's ReLU6 gets its own; nothing inside the hard swish.
+  for name in ('Conv/conv_quant', 'Conv/act_quant',
+               'expanded_conv/depthwise/conv_quant',
+               'expanded_conv/squeeze_excite/Conv_1/conv_quant',
+               'expanded_conv/squeeze_excite/Conv_1/hard_sigmoid/act_quant',
+               'expanded_conv/squeeze_excite/Conv_1/act_quant',
+               'expanded_conv/squeeze_excite/mul_quant'):
+    assert ranges[name + '/min'] == [] and ranges[name + '/max'] == []
+  assert not [name for name in ranges if 'hard_swish' in name]
+
+
+def test_depth_multiplier_channels_keep_tensorflow_order_in_tflite():
+  # TensorFlow's depthwise output channel c * multiplier + m reads
+  # filter[..., c, m]; TFLite's filter [1, h, w, in * multiplier] must carry
+  # each channel's own scale. Magnitudes 100x apart per channel make a
+  # mixed-up order clip or coarsen channels.
+  from slim_zoo.nets.compat import slim
+  rng = np.random.RandomState(2)
+  magnitudes = {'Depthwise': rng.permutation(np.geomspace(0.01, 1.0, 6)),
+                'Separable': rng.permutation(np.geomspace(0.01, 1.0, 12))}
+
+  def build(images):
+    with slim.arg_scope([slim.separable_conv2d], depth_multiplier=2,
+                        normalizer_fn=slim.batch_norm,
+                        activation_fn=tf.nn.relu6), \
+        slim.arg_scope([slim.batch_norm], is_training=False, scale=True):
+      # 3 -> 6 channels, batch norm folded into the depthwise filter; then
+      # 6 -> 12 -> 4 (inception_v2's Conv2d_1a_7x7 form).
+      net = slim.separable_conv2d(images, None, [3, 3], scope='Depthwise')
+      return slim.separable_conv2d(net, 4, [3, 3], activation_fn=None,
+                                   scope='Separable')
+
+  expected_max = {}
+
+  def fill(session):
+    _random_statistics(session)
+    for scope, scale in magnitudes.items():
+      v = tf.global_variables(scope + '/depthwise_weights')[0]
+      h, w, channels, multiplier = v.shape.as_list()
+      weights = rng.uniform(-1, 1, (h, w, channels * multiplier)) * scale
+      v.load(weights.reshape(h, w, channels, multiplier), session)
+      if scope == 'Depthwise':  # Folded: w * gamma / sigma per channel.
+        gamma, variance = session.run(
+            [tf.global_variables(scope + '/BatchNorm/gamma')[0],
+             tf.global_variables(scope + '/BatchNorm/moving_variance')[0]])
+        weights = weights * gamma / np.sqrt(variance + 0.001)
+      expected_max[channels * multiplier] = np.abs(weights).max(axis=(0, 1))
+
+  expected, actual, scale, interpreter, ranges = _tiny_int8(
+      build, [1, 8, 8, 3], fill)
+  # Per-channel ranges over in * multiplier; the pointwise part of the
+  # separable convolution has its own (no collision).
+  assert ranges['Depthwise/weights_quant/max'] == [6]
+  assert ranges['Separable/separable_conv2d/weights_quant/max'] == [12]
+  assert ranges['Separable/weights_quant/max'] == [4]
+  tensors = {t['index']: t for t in interpreter.get_tensor_details()}
+  depthwise = [op for op in interpreter._get_ops_details()  # pylint: disable=protected-access
+               if op['op_name'] == 'DEPTHWISE_CONV_2D']
+  assert len(depthwise) == 2
+  for op in depthwise:
+    filter_tensor = tensors[op['inputs'][1]]
+    channels = filter_tensor['shape'][-1]
+    scales = filter_tensor['quantization_parameters']['scales']
+    np.testing.assert_allclose(scales * 127, expected_max[channels],
+                               rtol=1e-3)
+  assert np.abs(actual - expected).max() <= 3 * scale
+  assert np.ptp(expected) > 20 * scale  # Not a constant output.
+
 
 # --------------------------------------------------------------------------
 # Train, evaluate, export, classify
