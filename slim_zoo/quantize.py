@@ -17,13 +17,21 @@ is already built, before gradients are taken:
   specification for convolution and fully connected weights.
 * Every layer output (after its activation), every residual sum and the
   network input are fake-quantized per tensor; the activation ranges are
-  exponential moving averages of the batch min / max (decay 0.999).
+  exponential moving averages of the batch min / max (decay 0.999). An
+  activation TFLite does not fuse into the layer (hard swish, hard sigmoid)
+  is quantized before and after; a product of two quantized tensors and
+  the spatial means of its factors (squeeze-excite) are quantized too.
+* A depthwise convolution with depth multiplier > 1 is quantized per
+  output channel in * multiplier, TensorFlow's and TFLite's common order.
 * Quantization starts at global step `quant_delay`; the ranges are learned
   from step 0, so they are settled when it starts.
 
 The range variables carry tf.contrib.quantize's names (`<layer>/weights_quant/
 {min,max}`, `<layer>/act_quant/{min,max}`, and for a residual sum
-`<layer>/conv_quant`, `<block>/add_quant`, `<block>/act_quant`; the folded ops
+`<layer>/conv_quant`, `<block>/add_quant`, `<block>/act_quant`; before an
+unfused activation `<layer>/conv_quant`, inside the hard sigmoid
+`<layer>/hard_sigmoid/act_quant`, for squeeze-excite `<se>/pool_quant` and
+`<se>/mul_quant`, names of ours in its scheme; the folded ops
 `<layer>/mul_fold`, `<layer>/<op>_Fold`, `<layer>/add_fold`,
 `<layer>/BatchNorm_Fold/...`), so checkpoints trained with it restore. They
 are global variables, not model variables (as in tf.contrib.quantize): weight
@@ -127,7 +135,7 @@ def range_variables(graph=None):
 
 
 def is_range_variable(name):
-  return bool(re.search(r'/(weights|act|conv|add|mul(_\d+)?|'
+  return bool(re.search(r'/(weights|act|conv|add|mul(_\d+)?|pool|'
                         r'post_activation_bypass)_quant/(min|max)$', name))
 
 
@@ -478,12 +486,25 @@ class _Rewriter:
                              '/act_quant', (0.0, 6.0))
     return activation
 
+  @staticmethod
+  def _quant_scope(op):
+    """`<scope>/<name>_quant` for the op `<scope>/<name>`."""
+    scope, _, base = op.name.rpartition('/')
+    return f'{scope}/{base}_quant' if scope else f'{base}_quant'
+
   def rewrite_products(self):
     """Quantizes every product of two quantized tensors (squeeze-excite's
-    channel rescaling): TFLite's int8 MUL needs its output range.
+    channel rescaling) and the spatial means taken of its factors
+    (squeeze-excite's squeeze).
 
-    Named `<scope>/mul_quant` after the op `<scope>/mul` (`mul_1_quant`
-    after `mul_1` ...). Returns how many.
+    TFLite's int8 MUL needs its output range. Its MEAN converts without
+    one (writing at its input's scale, a rounding the fake-quantized graph
+    would not model); with one it rounds to the means' own range, as the
+    graph does. Named after the op: `<scope>/mul_quant` for `<scope>/mul`,
+    `<se>/pool_quant` for the mean `<se>/pool`.
+
+    Returns:
+      how many tensors were quantized.
     """
     def quantized(tensor):
       while tensor.op.type == 'Identity':  # A block's named output.
@@ -494,12 +515,21 @@ class _Rewriter:
     for op in list(self.graph.get_operations()):
       if (op.type == 'Mul' and op.name.startswith(self.prefix) and
           all(quantized(t) for t in op.inputs)):
-        scope, _, base = op.name.rpartition('/')
-        self.quantize_activation(op.outputs[0],
-                                 f'{scope}/{base}_quant' if scope else
-                                 f'{base}_quant')
+        for factor in op.inputs:
+          for mean in factor.consumers():
+            if mean.type == 'Mean' and self._is_spatial_mean(mean):
+              self.quantize_activation(mean.outputs[0],
+                                       self._quant_scope(mean))
+              count += 1
+        self.quantize_activation(op.outputs[0], self._quant_scope(op))
         count += 1
     return count
+
+  @staticmethod
+  def _is_spatial_mean(op):
+    """A mean over height and width that keeps them: [b, 1, 1, c]."""
+    shape = op.outputs[0].shape
+    return shape.rank == 4 and shape.as_list()[1:3] == [1, 1]
 
   def _fold(self, op, bn, scope):
     """Replaces conv -> batch norm by the folded conv; returns its output."""

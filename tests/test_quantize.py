@@ -256,6 +256,7 @@ def test_hard_swish_and_squeeze_excite_run_as_int8_kernels():
                'expanded_conv/squeeze_excite/Conv_1/conv_quant',
                'expanded_conv/squeeze_excite/Conv_1/hard_sigmoid/act_quant',
                'expanded_conv/squeeze_excite/Conv_1/act_quant',
+               'expanded_conv/squeeze_excite/pool_quant',
                'expanded_conv/squeeze_excite/mul_quant'):
     assert ranges[name + '/min'] == [] and ranges[name + '/max'] == []
   assert not [name for name in ranges if 'hard_swish' in name]
