@@ -17,13 +17,21 @@ is already built, before gradients are taken:
   specification for convolution and fully connected weights.
 * Every layer output (after its activation), every residual sum and the
   network input are fake-quantized per tensor; the activation ranges are
-  exponential moving averages of the batch min / max (decay 0.999).
+  exponential moving averages of the batch min / max (decay 0.999). An
+  activation TFLite does not fuse into the layer (hard swish, hard sigmoid)
+  is quantized before and after; a product of two quantized tensors and
+  the spatial means of its factors (squeeze-excite) are quantized too.
+* A depthwise convolution with depth multiplier > 1 is quantized per
+  output channel in * multiplier, TensorFlow's and TFLite's common order.
 * Quantization starts at global step `quant_delay`; the ranges are learned
   from step 0, so they are settled when it starts.
 
 The range variables carry tf.contrib.quantize's names (`<layer>/weights_quant/
 {min,max}`, `<layer>/act_quant/{min,max}`, and for a residual sum
-`<layer>/conv_quant`, `<block>/add_quant`, `<block>/act_quant`; the folded ops
+`<layer>/conv_quant`, `<block>/add_quant`, `<block>/act_quant`; before an
+unfused activation `<layer>/conv_quant`, inside the hard sigmoid
+`<layer>/hard_sigmoid/act_quant`, for squeeze-excite `<se>/pool_quant` and
+`<se>/mul_quant`, names of ours in its scheme; the folded ops
 `<layer>/mul_fold`, `<layer>/<op>_Fold`, `<layer>/add_fold`,
 `<layer>/BatchNorm_Fold/...`), so checkpoints trained with it restore. They
 are global variables, not model variables (as in tf.contrib.quantize): weight
@@ -127,8 +135,8 @@ def range_variables(graph=None):
 
 
 def is_range_variable(name):
-  return bool(re.search(r'/(weights|act|conv|add|post_activation_bypass)'
-                        r'_quant/(min|max)$', name))
+  return bool(re.search(r'/(weights|act|conv|add|mul(_\d+)?|pool|'
+                        r'post_activation_bypass)_quant/(min|max)$', name))
 
 
 def restorable_ranges(checkpoint, variables):
@@ -169,6 +177,7 @@ class _Rewriter:
     self.ema_decay = ema_decay
     self.prefix = name_prefix
     self.replaced = {}  # old tensor -> the tensor that took its place.
+    self.quantized = set()  # Outputs of quantize_activation.
     self._step = None
 
   # Names -----------------------------------------------------------------
@@ -234,11 +243,7 @@ class _Rewriter:
     convolutions, per tensor for fully connected layers."""
     shape = weights.shape.as_list()
     if self._depthwise and shape[-1] != 1:
-      raise UsageError(
-          f'{scope}: a depthwise convolution with depth multiplier '
-          f'{shape[-1]} cannot be quantized per channel (TFLite\'s channels '
-          'are in * multiplier, TensorFlow\'s filter keeps them apart); '
-          'quantization needs depth multiplier 1.')
+      return self._quantize_multiplier_weights(weights, scope)
     with tf.name_scope(scope + '/weights_quant/'):
       # Per channel along the last axis, which is TFLite's output channel
       # for convolutions and fully connected layers (a depthwise filter
@@ -278,6 +283,33 @@ class _Rewriter:
         quantized = tf.transpose(quantized, [0, 1, 3, 2])
       return self._delayed(quantized, weights, scope)
 
+  def _quantize_multiplier_weights(self, weights, scope):
+    """Per-channel weights of a depthwise convolution with depth multiplier
+    > 1: filter [h, w, in, multiplier].
+
+    TensorFlow's output channel c * multiplier + m reads filter[..., c, m],
+    and TFLite's depthwise filter [1, h, w, in * multiplier] keeps that order,
+    so the per-channel ranges are those of the filter reshaped to
+    [h, w, 1, in * multiplier] (for multiplier 1 that is `quantize_weights`'
+    transpose).
+    """
+    height, width, channels, multiplier = weights.shape.as_list()
+    outputs = channels * multiplier
+    with tf.name_scope(scope + '/weights_quant/'):
+      low_var, high_var = self._range_vars(scope + '/weights_quant',
+                                           [outputs], _INIT_RANGE)
+      source = tf.reshape(weights, [height, width, 1, outputs])
+      high = tf.maximum(tf.reduce_max(tf.abs(source), axis=[0, 1, 2]), 1e-6)
+      low = -high
+      if self.is_training:
+        with tf.control_dependencies([tf.assign(low_var, low),
+                                      tf.assign(high_var, high)]):
+          low, high = tf.identity(low), tf.identity(high)
+      quantized = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+          source, low, high, num_bits=NUM_BITS, narrow_range=True)
+      quantized = tf.reshape(quantized, [height, width, channels, multiplier])
+      return self._delayed(quantized, weights, scope)
+
   def quantize_activation(self, tensor, scope, init=_INIT_RANGE):
     """Per-tensor fake quantization with EMA ranges; reroutes consumers.
 
@@ -302,6 +334,7 @@ class _Rewriter:
           tensor, low, high, num_bits=NUM_BITS)
       out = self._delayed(quantized, tensor, scope)
     self._reroute(tensor, out, self._new_ops(start))
+    self.quantized.add(out)
     return out
 
   # Layers ------------------------------------------------------------------
@@ -372,6 +405,10 @@ class _Rewriter:
       follow = self._sole_consumer(out, ('Identity',))
       if activation.type in _ACTIVATION_TYPES and follow is not None:
         out = follow.outputs[0]
+    elif bypass is None:
+      unfused = self._quantize_unfused_activation(out, scope)
+      if unfused is not None:
+        out, activation = unfused, unfused.op
     init = (0.0, 6.0) if activation is not None else _INIT_RANGE
     self.quantize_activation(out, act_scope + '/act_quant', init)
 
@@ -384,6 +421,115 @@ class _Rewriter:
         other[0].shape.as_list() != tensor.shape.as_list()):
       return None
     return add
+
+  # Activations TFLite does not fuse into the layer ------------------------
+
+  @staticmethod
+  def _other_input(op, tensor):
+    """The input of binary `op` that is not `tensor` (None if both are)."""
+    others = [t for t in op.inputs if t is not tensor]
+    return others[0] if len(others) == 1 else None
+
+  def _is_const_operand(self, op, tensor):
+    other = self._other_input(op, tensor)
+    return other is not None and other.op.type == 'Const'
+
+  def _hard_swish_output(self, x):
+    """The output of x * relu6(x + 3) * (1 / 6) built on `x`, or None."""
+    consumers = x.consumers()
+    shift = [c for c in consumers
+             if c.type in _ADD_TYPES and self._is_const_operand(c, x)]
+    if len(consumers) != 2 or len(shift) != 1:
+      return None
+    relu6 = self._sole_consumer(shift[0].outputs[0], ('Relu6',))
+    product = relu6 and self._sole_consumer(relu6.outputs[0], ('Mul',))
+    if product is None or product not in consumers:
+      return None
+    scale = self._sole_consumer(product.outputs[0], ('Mul',))
+    if scale is None or not self._is_const_operand(scale, product.outputs[0]):
+      return None
+    return scale.outputs[0]
+
+  def _hard_sigmoid_output(self, x):
+    """The (relu6, output) tensors of relu6(x + 3) * scale (squeeze-excite's
+    gate), or None."""
+    shift = self._sole_consumer(x, _ADD_TYPES)
+    if shift is None or not self._is_const_operand(shift, x):
+      return None
+    relu6 = self._sole_consumer(shift.outputs[0], ('Relu6',))
+    scale = relu6 and self._sole_consumer(relu6.outputs[0], ('Mul',))
+    if scale is None or not self._is_const_operand(scale, relu6.outputs[0]):
+      return None
+    return relu6.outputs[0], scale.outputs[0]
+
+  def _quantize_unfused_activation(self, out, scope):
+    """Hard swish or hard sigmoid after a layer: quantizes the layer output
+    (`<layer>/conv_quant`) and returns the activation's output (for
+    `<layer>/act_quant`), or None if `out` feeds neither.
+
+    No fake quant goes inside the hard swish: the TFLite converter fuses its
+    ops into one int8 HARD_SWISH only without one there. The hard sigmoid
+    has no TFLite op: it runs as ADD (with the ReLU6 fused) and MUL, so the
+    ReLU6 output is quantized too (`<layer>/hard_sigmoid/act_quant`, the
+    ReLU6's scope).
+    """
+    activation = self._hard_swish_output(out)
+    if activation is not None:
+      self.quantize_activation(out, scope + '/conv_quant')
+      return activation
+    gate = self._hard_sigmoid_output(out)
+    if gate is None:
+      return None
+    relu6, activation = gate
+    self.quantize_activation(out, scope + '/conv_quant')
+    self.quantize_activation(relu6, relu6.op.name.rpartition('/')[0] +
+                             '/act_quant', (0.0, 6.0))
+    return activation
+
+  @staticmethod
+  def _quant_scope(op):
+    """`<scope>/<name>_quant` for the op `<scope>/<name>`."""
+    scope, _, base = op.name.rpartition('/')
+    return f'{scope}/{base}_quant' if scope else f'{base}_quant'
+
+  def rewrite_products(self):
+    """Quantizes every product of two quantized tensors (squeeze-excite's
+    channel rescaling) and the spatial means taken of its factors
+    (squeeze-excite's squeeze).
+
+    TFLite's int8 MUL needs its output range. Its MEAN converts without
+    one (writing at its input's scale, a rounding the fake-quantized graph
+    would not model); with one it rounds to the means' own range, as the
+    graph does. Named after the op: `<scope>/mul_quant` for `<scope>/mul`,
+    `<se>/pool_quant` for the mean `<se>/pool`.
+
+    Returns:
+      how many tensors were quantized.
+    """
+    def quantized(tensor):
+      while tensor.op.type == 'Identity':  # A block's named output.
+        tensor = tensor.op.inputs[0]
+      return tensor in self.quantized
+
+    count = 0
+    for op in list(self.graph.get_operations()):
+      if (op.type == 'Mul' and op.name.startswith(self.prefix) and
+          all(quantized(t) for t in op.inputs)):
+        for factor in op.inputs:
+          for mean in factor.consumers():
+            if mean.type == 'Mean' and self._is_spatial_mean(mean):
+              self.quantize_activation(mean.outputs[0],
+                                       self._quant_scope(mean))
+              count += 1
+        self.quantize_activation(op.outputs[0], self._quant_scope(op))
+        count += 1
+    return count
+
+  @staticmethod
+  def _is_spatial_mean(op):
+    """A mean over height and width that keeps them: [b, 1, 1, c]."""
+    shape = op.outputs[0].shape
+    return shape.rank == 4 and shape.as_list()[1:3] == [1, 1]
 
   def _fold(self, op, bn, scope):
     """Replaces conv -> batch norm by the folded conv; returns its output."""
@@ -488,6 +634,7 @@ def rewrite(is_training, quant_delay=0, freeze_bn_delay=None,
   with graph.as_default():
     for op in layers:
       rewriter.rewrite_layer(op)
+    rewriter.rewrite_products()
   logging.info('Quantization rewrite: %d layers, %d range variables.',
                len(layers), len(range_variables(graph)))
   return rewriter.replaced

@@ -106,7 +106,8 @@ def _tflite_accuracy(path, images, labels):
 
 # The smallest member of each MobileNet family and lenet: graphs are built,
 # not run (the inference rewrite creates the same variables as training's).
-_NAME_CHECKS = ('lenet', 'mobilenet_v1_025', 'mobilenet_v2_035')
+_NAME_CHECKS = ('lenet', 'mobilenet_v1_025', 'mobilenet_v2_035',
+                'mobilenet_v3_small')
 
 
 def _built_range_variables(name, num_clones=1, is_training=False):
@@ -163,6 +164,160 @@ def test_clones_share_the_range_variables():
   assert single == _built_range_variables('lenet')
   assert _built_range_variables('lenet', num_clones=2,
                                 is_training=True) == single
+
+
+# --------------------------------------------------------------------------
+# Hard swish, squeeze-excite and depth multipliers against the converter
+
+
+def _tiny_int8(build, image_shape, fill=None):
+  """(fake-quantized TF output, int8 TFLite output, the output's scale,
+  interpreter, {range variable: shape}) of the inference rewrite of
+  `build(images)` on one random image. `fill(session)` sets variables
+  first."""
+  image = np.random.RandomState(0).uniform(-1, 1, image_shape).astype(
+      np.float32)
+  with tf.Graph().as_default() as graph:
+    images = tf.placeholder(tf.float32, image_shape, name='input')
+    net = build(quantize.quantize_input(images, 'inception'))
+    net = quantize.rewrite_inference({'output': net})['output']
+    ranges = {v.op.name: v.shape.as_list() for v in quantize.range_variables()}
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      if fill:
+        fill(session)
+      expected = session.run(net, {images: image})
+      frozen = export_utils.freeze(session, graph.as_graph_def(),
+                                   [net.op.name])
+  metadata = {'model_name': 'tiny', 'input': 'input',
+              'outputs': {'output': net.op.name},
+              'preprocessing': 'inception'}
+  flatbuffer = export_utils.convert_tflite_quantized(frozen, metadata, 'int8')
+  assert quantize.integer_problems(flatbuffer) == []
+  interpreter = tf.lite.Interpreter(
+      model_content=flatbuffer,
+      experimental_op_resolver_type=(
+          tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+  interpreter.allocate_tensors()
+  detail = interpreter.get_input_details()[0]
+  interpreter.set_tensor(detail['index'], quantize.to_integer(image, detail))
+  interpreter.invoke()
+  out = interpreter.get_output_details()[0]
+  actual = quantize.to_real(interpreter.get_tensor(out['index']), out)
+  return expected, actual, out['quantization'][0], interpreter, ranges
+
+
+def _random_statistics(session):
+  """Moving statistics and scales away from 0 / 1, so folding matters;
+  activation ranges [-4, 4] (their initial [0, 6] would clip the linear
+  outputs' negative half)."""
+  rng = np.random.RandomState(1)
+  for v in quantize.range_variables():
+    if not v.shape.rank:
+      v.load(-4.0 if v.op.name.endswith('min') else 4.0, session)
+  for v in tf.global_variables():
+    name = v.op.name
+    if name.endswith(('moving_variance', 'gamma')):
+      v.load(rng.uniform(0.5, 2.0, v.shape).astype(np.float32), session)
+    elif name.endswith(('moving_mean', 'beta')):
+      v.load(rng.uniform(-0.3, 0.3, v.shape).astype(np.float32), session)
+
+
+def test_hard_swish_and_squeeze_excite_run_as_int8_kernels():
+  from slim_zoo.nets.compat import slim
+  from slim_zoo.nets.mobilenet import conv_blocks
+
+  def build(images):
+    with slim.arg_scope([slim.batch_norm], is_training=False):
+      net = slim.conv2d(images, 8, [3, 3], stride=2, scope='Conv',
+                        normalizer_fn=slim.batch_norm,
+                        activation_fn=conv_blocks.hard_swish)
+      return conv_blocks.expanded_conv(
+          net, 12, 16, activation_fn=conv_blocks.hard_swish,
+          use_squeeze_excite=True)
+
+  expected, actual, scale, interpreter, ranges = _tiny_int8(
+      build, [1, 16, 16, 3], _random_statistics)
+  kinds = [op['op_name'] for op in
+           interpreter._get_ops_details()]  # pylint: disable=protected-access
+  # The hard swish fused into one kernel (no fake quant inside it), the gate
+  # as int8 ADD (+ ReLU6) and MUL, the rescaling as an int8 MUL.
+  assert kinds.count('HARD_SWISH') == 3
+  assert {'MEAN', 'MUL', 'ADD', 'DEPTHWISE_CONV_2D'} <= set(kinds)
+  assert 'DEQUANTIZE' not in kinds and 'QUANTIZE' not in kinds
+  # The int8 model computes what the fake-quantized graph does, up to a
+  # few rounding steps of the output.
+  assert np.abs(actual - expected).max() <= 3 * scale
+  assert np.ptp(expected) > 20 * scale  # Not a constant output.
+  # The layer's output before the activation is conv_quant, after it
+  # act_quant; the gate's ReLU6 gets its own; nothing inside the hard swish.
+  for name in ('Conv/conv_quant', 'Conv/act_quant',
+               'expanded_conv/depthwise/conv_quant',
+               'expanded_conv/squeeze_excite/Conv_1/conv_quant',
+               'expanded_conv/squeeze_excite/Conv_1/hard_sigmoid/act_quant',
+               'expanded_conv/squeeze_excite/Conv_1/act_quant',
+               'expanded_conv/squeeze_excite/pool_quant',
+               'expanded_conv/squeeze_excite/mul_quant'):
+    assert ranges[name + '/min'] == [] and ranges[name + '/max'] == []
+  assert not [name for name in ranges if 'hard_swish' in name]
+
+
+def test_depth_multiplier_channels_keep_tensorflow_order_in_tflite():
+  # TensorFlow's depthwise output channel c * multiplier + m reads
+  # filter[..., c, m]; TFLite's filter [1, h, w, in * multiplier] must carry
+  # each channel's own scale. Magnitudes 100x apart per channel make a
+  # mixed-up order clip or coarsen channels.
+  from slim_zoo.nets.compat import slim
+  rng = np.random.RandomState(2)
+  magnitudes = {'Depthwise': rng.permutation(np.geomspace(0.01, 1.0, 6)),
+                'Separable': rng.permutation(np.geomspace(0.01, 1.0, 12))}
+
+  def build(images):
+    with slim.arg_scope([slim.separable_conv2d], depth_multiplier=2,
+                        normalizer_fn=slim.batch_norm,
+                        activation_fn=tf.nn.relu6), \
+        slim.arg_scope([slim.batch_norm], is_training=False, scale=True):
+      # 3 -> 6 channels, batch norm folded into the depthwise filter; then
+      # 6 -> 12 -> 4 (inception_v2's Conv2d_1a_7x7 form).
+      net = slim.separable_conv2d(images, None, [3, 3], scope='Depthwise')
+      return slim.separable_conv2d(net, 4, [3, 3], activation_fn=None,
+                                   scope='Separable')
+
+  expected_max = {}
+
+  def fill(session):
+    _random_statistics(session)
+    for scope, scale in magnitudes.items():
+      v = tf.global_variables(scope + '/depthwise_weights')[0]
+      h, w, channels, multiplier = v.shape.as_list()
+      weights = rng.uniform(-1, 1, (h, w, channels * multiplier)) * scale
+      v.load(weights.reshape(h, w, channels, multiplier), session)
+      if scope == 'Depthwise':  # Folded: w * gamma / sigma per channel.
+        gamma, variance = session.run(
+            [tf.global_variables(scope + '/BatchNorm/gamma')[0],
+             tf.global_variables(scope + '/BatchNorm/moving_variance')[0]])
+        weights = weights * gamma / np.sqrt(variance + 0.001)
+      expected_max[channels * multiplier] = np.abs(weights).max(axis=(0, 1))
+
+  expected, actual, scale, interpreter, ranges = _tiny_int8(
+      build, [1, 8, 8, 3], fill)
+  # Per-channel ranges over in * multiplier; the pointwise part of the
+  # separable convolution has its own (no collision).
+  assert ranges['Depthwise/weights_quant/max'] == [6]
+  assert ranges['Separable/separable_conv2d/weights_quant/max'] == [12]
+  assert ranges['Separable/weights_quant/max'] == [4]
+  tensors = {t['index']: t for t in interpreter.get_tensor_details()}
+  depthwise = [op for op in interpreter._get_ops_details()  # pylint: disable=protected-access
+               if op['op_name'] == 'DEPTHWISE_CONV_2D']
+  assert len(depthwise) == 2
+  for op in depthwise:
+    filter_tensor = tensors[op['inputs'][1]]
+    channels = filter_tensor['shape'][-1]
+    scales = filter_tensor['quantization_parameters']['scales']
+    np.testing.assert_allclose(scales * 127, expected_max[channels],
+                               rtol=1e-3)
+  assert np.abs(actual - expected).max() <= 3 * scale
+  assert np.ptp(expected) > 20 * scale  # Not a constant output.
 
 
 # --------------------------------------------------------------------------
