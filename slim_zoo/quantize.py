@@ -409,7 +409,11 @@ class _Rewriter:
       unfused = self._quantize_unfused_activation(out, scope)
       if unfused is not None:
         out, activation = unfused, unfused.op
-    init = (0.0, 6.0) if activation is not None else _INIT_RANGE
+    # [0, 6] only after a ReLU: a linear output (an Identity after it, such
+    # as MobileNet v2's projections or the logits) goes negative, and [0, 6]
+    # would clip it to zero until the moving average found the minimum.
+    relu = activation is not None and activation.type in _ACTIVATION_TYPES
+    init = (0.0, 6.0) if relu else _INIT_RANGE
     self.quantize_activation(out, act_scope + '/act_quant', init)
 
   def _bypass_of(self, tensor):

@@ -159,6 +159,31 @@ def test_manifests_carry_tf_contrib_quantize_names():
   assert v1['MobilenetV1/MobilenetV1/Conv2d_0/act_quant/min'] == []
 
 
+def test_ranges_start_at_0_6_only_after_a_relu():
+  # tf.contrib.quantize's initial ranges: [0, 6] after a ReLU, [-6, 6] for a
+  # linear output, which goes negative (MobileNet v2's projections, their
+  # residual sums): [0, 6] there would clip it to zero until the moving
+  # average found the minimum.
+  with tf.Graph().as_default():
+    tf.train.get_or_create_global_step()
+    network_fn = nets_factory.get_network_fn('mobilenet_v2_035',
+                                             num_classes=10, is_training=True)
+    network_fn(tf.zeros([1, 32, 32, 3]))
+    quantize.rewrite(is_training=True)
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      lows = {v.op.name: session.run(v) for v in quantize.range_variables()
+              if v.op.name.endswith('_quant/min') and
+              '/weights_quant/' not in v.op.name}
+  block = 'MobilenetV2/expanded_conv_2'
+  assert lows[f'{block}/expand/act_quant/min'] == 0.0  # ReLU6.
+  assert lows[f'{block}/depthwise/act_quant/min'] == 0.0
+  assert lows[f'{block}/project/conv_quant/min'] == -6.0  # Linear.
+  assert lows[f'{block}/add_quant/min'] == -6.0
+  assert lows[f'{block}/act_quant/min'] == -6.0  # The sum, no activation.
+  assert lows['MobilenetV2/expanded_conv_1/project/act_quant/min'] == -6.0
+
+
 def test_clones_share_the_range_variables():
   single = _built_range_variables('lenet', is_training=True)
   assert single == _built_range_variables('lenet')
