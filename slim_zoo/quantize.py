@@ -64,6 +64,11 @@ EMA_DECAY = 0.999
 _INIT_RANGE = (-6.0, 6.0)
 _RANGE_COLLECTION = 'quantization_ranges'
 _REMOVED_COLLECTION = 'quantization_removed_ops'
+# The largest weights tensor TF 2.21's TFLite converter lowers a per-channel
+# FakeQuant of (measured: 7x7x512x1300 = 32.6M weights convert, 7x7x512x1400
+# = 35.1M fail with "tf.FakeQuantWithMinMaxVarsPerChannel is neither a
+# custom op nor a flex op"); larger weights are quantized per tensor.
+_MAX_PER_CHANNEL_WEIGHTS = 2 ** 25
 _LAYER_TYPES = ('Conv2D', 'DepthwiseConv2dNative', 'MatMul')
 _ACTIVATION_TYPES = ('Relu', 'Relu6')
 _ADD_TYPES = ('Add', 'AddV2')
@@ -257,7 +262,11 @@ class _Rewriter:
       # A fully connected layer's weights get one range: the converter
       # transposes them to TFLite's [out, in] and cannot carry a per-channel
       # axis through that (TFLite's int8 spec has them per tensor).
-      per_channel = len(shape) == 4
+      # So is a convolution with more weights than the TFLite converter
+      # quantizes per channel (VGG's fc6, a 7x7 convolution to 4096).
+      per_channel = len(shape) == 4 and (
+          self._depthwise or
+          weights.shape.num_elements() <= _MAX_PER_CHANNEL_WEIGHTS)
       channels = shape[-1] if not self._depthwise else shape[-2]
       reduce_axes = list(range(len(shape) - 1)) if per_channel else None
       low_var, high_var = self._range_vars(
@@ -673,6 +682,45 @@ def rewrite_inference(outputs):
       new = tf.reshape(new, shape, name=value.op.name + '_quant')
     mapped[key] = new
   return mapped
+
+
+def fold_ranges(frozen_graph_def, output_names):
+  """`frozen_graph_def` with every computed FakeQuant range made a constant.
+
+  The weights' ranges are computed from the weights (max |w| per channel);
+  the TFLite converter lowers a FakeQuant op only when its range is
+  constant, and its own constant folding skips very large weights (VGG's
+  fc6, 7x7x512x4096: its range stayed a float REDUCE_MAX and the fake
+  quantization a TensorFlow op the converter cannot translate). The ranges
+  are evaluated here instead, from the graph's constants.
+  """
+  graph_def = tf.GraphDef()
+  graph_def.CopyFrom(frozen_graph_def)
+  nodes = {node.name: node for node in graph_def.node}
+  fetch = {}
+  for node in graph_def.node:
+    if not node.op.startswith('FakeQuantWithMinMaxVars'):
+      continue
+    for index in (1, 2):
+      source = node.input[index].split(':')[0].lstrip('^')
+      if nodes[source].op != 'Const':
+        fetch[(node.name, index)] = node.input[index]
+  if not fetch:
+    return graph_def
+  with tf.Graph().as_default() as graph:
+    tf.import_graph_def(frozen_graph_def, name='')
+    tensors = {key: graph.get_tensor_by_name(
+        name if ':' in name else name + ':0') for key, name in fetch.items()}
+    with tf.Session() as session:
+      values = session.run(tensors)
+  for (name, index), value in values.items():
+    const = graph_def.node.add()
+    const.name = f'{name}/{"min" if index == 1 else "max"}_folded'
+    const.op = 'Const'
+    const.attr['dtype'].type = tf.float32.as_datatype_enum
+    const.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(value))
+    nodes[name].input[index] = const.name
+  return tf.graph_util.extract_sub_graph(graph_def, list(output_names))
 
 
 def integer_problems(flatbuffer):

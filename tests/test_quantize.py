@@ -291,6 +291,56 @@ def test_quantized_cifarnet_computes_without_its_lrn():
   assert 'local response normalization' in manifest['note']
 
 
+def test_weights_too_large_for_per_channel_convert_per_tensor(monkeypatch):
+  # VGG's fc6 (7x7x512x4096 weights) is past the converter's per-channel
+  # limit; a limit lowered to this tiny layer's size exercises the same
+  # path: one range for the layer, computed ranges folded to constants
+  # before conversion, a fully integer model.
+  monkeypatch.setattr(quantize, '_MAX_PER_CHANNEL_WEIGHTS', 3 * 3 * 3 * 8 - 1)
+  from slim_zoo.nets.compat import slim
+  rng = np.random.default_rng(2)
+  with tf.Graph().as_default() as graph:
+    placeholder = tf.placeholder(tf.float32, [1, 6, 6, 3], name='input')
+    net = quantize.quantize_input(placeholder, 'inception')
+    net = slim.conv2d(net, 8, [3, 3], padding='VALID', scope='big')
+    net = slim.conv2d(net, 4, [1, 1], scope='small')
+    output = quantize.rewrite_inference({'features': net})['features']
+    ranges = {v.op.name: v.shape.as_list()
+              for v in quantize.range_variables()}
+    image = rng.uniform(-1, 1, [1, 6, 6, 3]).astype(np.float32)
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      expected = session.run(output, {placeholder: image})
+      frozen = export_utils.freeze(session, graph.as_graph_def(),
+                                   [output.op.name])
+  assert ranges['big/weights_quant/min'] == []
+  assert ranges['small/weights_quant/min'] == [4]
+  folded = quantize.fold_ranges(frozen, [output.op.name])
+  nodes = {node.name: node for node in folded.node}
+  fake_quants = [n for n in folded.node if n.op.startswith('FakeQuant')]
+  assert len(fake_quants) == 5  # input, 2 x (weights, activation)
+  for node in fake_quants:
+    for name in node.input[1:3]:
+      assert nodes[name].op == 'Const'
+  metadata = {'model_name': 'tiny', 'input': 'input',
+              'outputs': {'features': output.op.name},
+              'preprocessing': 'inception'}
+  flatbuffer = export_utils.convert_tflite_quantized(frozen, metadata)
+  interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+  interpreter.allocate_tensors()
+  details = interpreter.get_tensor_details()
+  weights = [d for d in details if d['name'].startswith(
+      ('big/Conv2D', 'small/Conv2D')) and len(d['shape']) == 4 and
+      d['shape'][0] in (8, 4) and d['dtype'] == np.int8]
+  scales = sorted(len(d['quantization_parameters']['scales'])
+                  for d in weights)
+  assert scales == [1, 4]
+  interpreter.set_tensor(interpreter.get_input_details()[0]['index'], image)
+  interpreter.invoke()
+  got = interpreter.get_tensor(interpreter.get_output_details()[0]['index'])
+  np.testing.assert_allclose(got, expected, atol=2 * 6 / 255)
+
+
 # --------------------------------------------------------------------------
 # Train, evaluate, export, classify
 
