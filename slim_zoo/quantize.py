@@ -64,11 +64,12 @@ EMA_DECAY = 0.999
 _INIT_RANGE = (-6.0, 6.0)
 _RANGE_COLLECTION = 'quantization_ranges'
 _REMOVED_COLLECTION = 'quantization_removed_ops'
-# The largest weights tensor TF 2.21's TFLite converter lowers a per-channel
-# FakeQuant of (measured: 7x7x512x1300 = 32.6M weights convert, 7x7x512x1400
-# = 35.1M fail with "tf.FakeQuantWithMinMaxVarsPerChannel is neither a
-# custom op nor a flex op"); larger weights are quantized per tensor.
-_MAX_PER_CHANNEL_WEIGHTS = 2 ** 25
+# Weights tensors of this many elements or more are quantized per tensor:
+# TF 2.21's TFLite converter does not lower a per-channel FakeQuant of them
+# (measured: 7x7x512x1300 = 32.6M weights convert; 4x4x2048x1024 = 2**25
+# and 7x7x512x1400 fail with "tf.FakeQuantWithMinMaxVarsPerChannel is
+# neither a custom op nor a flex op").
+_PER_TENSOR_WEIGHTS_FROM = 2 ** 25
 _LAYER_TYPES = ('Conv2D', 'DepthwiseConv2dNative', 'MatMul')
 _ACTIVATION_TYPES = ('Relu', 'Relu6')
 _ADD_TYPES = ('Add', 'AddV2')
@@ -266,7 +267,7 @@ class _Rewriter:
       # quantizes per channel (VGG's fc6, a 7x7 convolution to 4096).
       per_channel = len(shape) == 4 and (
           self._depthwise or
-          weights.shape.num_elements() <= _MAX_PER_CHANNEL_WEIGHTS)
+          weights.shape.num_elements() < _PER_TENSOR_WEIGHTS_FROM)
       channels = shape[-1] if not self._depthwise else shape[-2]
       reduce_axes = list(range(len(shape) - 1)) if per_channel else None
       low_var, high_var = self._range_vars(

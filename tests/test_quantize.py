@@ -296,7 +296,7 @@ def test_weights_too_large_for_per_channel_convert_per_tensor(monkeypatch):
   # limit; a limit lowered to this tiny layer's size exercises the same
   # path: one range for the layer, computed ranges folded to constants
   # before conversion, a fully integer model.
-  monkeypatch.setattr(quantize, '_MAX_PER_CHANNEL_WEIGHTS', 3 * 3 * 3 * 8 - 1)
+  monkeypatch.setattr(quantize, '_PER_TENSOR_WEIGHTS_FROM', 3 * 3 * 3 * 8)
   from slim_zoo.nets.compat import slim
   rng = np.random.default_rng(2)
   with tf.Graph().as_default() as graph:
