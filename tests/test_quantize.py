@@ -238,6 +238,25 @@ def test_batch_norm_after_a_sum_trains_as_the_fused_batch_norm():
   assert 'net/unit/act_quant/min' not in names
 
 
+def test_batch_norm_after_a_sum_freezes_to_the_moving_statistics():
+  rng = np.random.default_rng(3)
+  with tf.Graph().as_default() as graph:
+    tf.train.get_or_create_global_step()
+    images = tf.constant(rng.uniform(-1, 1, [2, 6, 6, 3]), tf.float32)
+    _preact_block(images, is_training=True)
+    fused = graph.get_operation_by_name('net/unit/preact/FusedBatchNormV3')
+    quantize.rewrite(is_training=True, quant_delay=10 ** 6,
+                     freeze_bn_delay=0)
+    affine = graph.get_tensor_by_name('net/unit/preact/add_fold:0')
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      _randomize_batch_norms(session, rng)
+      x, gamma, beta, mean, variance, got = session.run(
+          list(fused.inputs[:5]) + [affine])
+  expected = gamma * (x - mean) / np.sqrt(variance + 0.001) + beta
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_batch_norm_after_a_sum_converts_fully_integer():
   rng = np.random.default_rng(1)
   with tf.Graph().as_default() as graph:
