@@ -29,6 +29,8 @@ _CHECK_SIZE = 64
 
 
 def range_variables(name):
+  """([[name, shape] ...] of the range variables the training rewrite adds,
+  [names of the ops it removes])."""
   spec = nets_factory.get_spec(name)
   size = spec.default_image_size
   with tf.Graph().as_default():
@@ -41,8 +43,8 @@ def range_variables(name):
     network_fn(images)
     model_variables = {v.op.name for v in tf.global_variables()}
     quantize.rewrite(is_training=True, quant_delay=0)
-    return [[v.op.name, v.shape.as_list()] for v in tf.global_variables()
-            if v.op.name not in model_variables]
+    return ([[v.op.name, v.shape.as_list()] for v in tf.global_variables()
+             if v.op.name not in model_variables], quantize.removed_ops())
 
 
 def converts_to_integer(name):
@@ -75,13 +77,19 @@ def main(names):
         raise ValueError('takes video')
       if spec.preprocessing not in quantize.INPUT_RANGES:
         raise ValueError(f'preprocessing {spec.preprocessing}')
-      variables = range_variables(name)
+      variables, removed = range_variables(name)
       # Only networks that quantize get a manifest: check_supported reads
       # its presence, so write it for the conversion check, then decide.
       path = quantize.manifest_path(name)
       data = {'model_name': name, 'range_variables': variables,
               'image_size': spec.default_image_size,
               'num_classes': spec.num_classes}
+      if removed:
+        data['removed_ops'] = removed
+        data['note'] = ('The quantized network computes without its local '
+                        'response normalization (no int8 TFLite kernel): '
+                        'training with --quantize_delay, eval --quantize '
+                        'and export --quantize all leave it out.')
       dataset_utils.write_text_atomic(
           path, json.dumps(data, indent=1, sort_keys=True) + '\n')
       try:

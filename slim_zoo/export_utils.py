@@ -439,6 +439,8 @@ def convert_tflite_quantized(frozen_graph_def, metadata, io_type='float32'):
   Raises:
     UsageError: the converted model is not fully integer.
   """
+  frozen_graph_def = quantize.fold_ranges(
+      frozen_graph_def, list(metadata['outputs'].values()))
   with tf.Graph().as_default():
     converter = _tflite_converter(frozen_graph_def, metadata)
     converter.inference_type = tf.int8

@@ -23,6 +23,14 @@ is already built, before gradients are taken:
   the spatial means of its factors (squeeze-excite) are quantized too.
 * A depthwise convolution with depth multiplier > 1 is quantized per
   output channel in * multiplier, TensorFlow's and TFLite's common order.
+* A batch norm that follows no layer (ResNet v2's pre-activation 'preact'
+  and 'postnorm', after a sum or a pooling) becomes a per-channel affine,
+  a 1x1 depthwise convolution with the scale as weights (per channel) and
+  the offset as bias: batch statistics while training, the moving ones in
+  inference.
+* Local response normalization (CifarNet) has no int8 TFLite kernel: the
+  quantized network leaves it out (`removed_ops`), in training, evaluation
+  and export alike.
 * Quantization starts at global step `quant_delay`; the ranges are learned
   from step 0, so they are settled when it starts.
 
@@ -63,6 +71,13 @@ EMA_DECAY = 0.999
 # activation.
 _INIT_RANGE = (-6.0, 6.0)
 _RANGE_COLLECTION = 'quantization_ranges'
+_REMOVED_COLLECTION = 'quantization_removed_ops'
+# Weights tensors of this many elements or more are quantized per tensor:
+# TF 2.21's TFLite converter does not lower a per-channel FakeQuant of them
+# (measured: 7x7x512x1300 = 32.6M weights convert; 4x4x2048x1024 = 2**25
+# and 7x7x512x1400 fail with "tf.FakeQuantWithMinMaxVarsPerChannel is
+# neither a custom op nor a flex op").
+_PER_TENSOR_WEIGHTS_FROM = 2 ** 25
 _LAYER_TYPES = ('Conv2D', 'DepthwiseConv2dNative', 'MatMul')
 _ACTIVATION_TYPES = ('Relu', 'Relu6')
 _ADD_TYPES = ('Add', 'AddV2')
@@ -253,7 +268,11 @@ class _Rewriter:
       # A fully connected layer's weights get one range: the converter
       # transposes them to TFLite's [out, in] and cannot carry a per-channel
       # axis through that (TFLite's int8 spec has them per tensor).
-      per_channel = len(shape) == 4
+      # So is a convolution with more weights than the TFLite converter
+      # quantizes per channel (VGG's fc6, a 7x7 convolution to 4096).
+      per_channel = len(shape) == 4 and (
+          self._depthwise or
+          weights.shape.num_elements() < _PER_TENSOR_WEIGHTS_FROM)
       channels = shape[-1] if not self._depthwise else shape[-2]
       reduce_axes = list(range(len(shape) - 1)) if per_channel else None
       low_var, high_var = self._range_vars(
@@ -392,6 +411,12 @@ class _Rewriter:
       out = out_after
       activation = self._sole_consumer(
           out, _ACTIVATION_TYPES + ('Identity',))
+      if activation is None:
+        # A sum read by several ops (ResNet v2: the next unit's batch norm
+        # and its shortcut) and no activation: tf.contrib.quantize's
+        # add_quant alone.
+        self.quantize_activation(out, act_scope + '/add_quant')
+        return
       if activation is not None and activation.type == 'Identity':
         # No activation to fuse into the sum: the sum is quantized, and the
         # block's output after it (tf.contrib.quantize's scheme).
@@ -582,6 +607,94 @@ class _Rewriter:
     self._reroute(bn.outputs[0], result, self._new_ops(start))
     return result
 
+  # Batch norm that follows no layer ------------------------------------------
+
+  def unfolded_batch_norms(self):
+    """Batch norms the layer rewrite did not fold (their output is still
+    read): ResNet v2's 'preact' and 'postnorm', which follow a sum or a
+    pooling."""
+    return [op for op in self.graph.get_operations()
+            if op.type in ('FusedBatchNormV3', 'FusedBatchNorm') and
+            op.name.startswith(self.prefix) and op.outputs[0].consumers()]
+
+  def rewrite_batch_norm(self, bn):
+    """Replaces a batch norm that follows no layer by a per-channel affine.
+
+    y = x * scale + offset (scale = gamma / sigma, offset = beta - mean *
+    scale), computed as a 1x1 depthwise convolution whose weights are the
+    scale and whose bias is the offset: TFLite runs it as an int8
+    DEPTHWISE_CONV_2D with one weight scale per channel (a MUL would take
+    one scale for the whole vector) and fuses the ReLU after it. While
+    training, mean and sigma are the batch statistics (as the fused batch
+    norm computes them; it keeps updating the moving ones), switched to
+    the moving statistics from `freeze_bn_delay`; inference uses the
+    moving ones. The scale is fake-quantized per channel
+    (`<bn>/weights_quant`, exact: one weight per channel), the output
+    after its activation per tensor (`<bn>/act_quant`).
+    """
+    scope = bn.name.rpartition('/')[0]
+    x = bn.inputs[0]
+    if x.shape.rank != 4 or bn.get_attr('data_format') != b'NHWC':
+      raise UsageError(f'{bn.name}: a batch norm that follows no layer is '
+                       'quantized on NHWC images only, got '
+                       f'{bn.get_attr("data_format").decode()} of rank '
+                       f'{x.shape.rank}.')
+    gamma, beta, moving_mean, moving_var = bn.inputs[1:5]
+    eps = bn.get_attr('epsilon')
+    start = len(self.graph.get_operations())
+    with tf.name_scope(scope + '/'):
+      with tf.name_scope('BatchNorm_Fold'):
+        moving_scale = gamma * tf.math.rsqrt(moving_var + eps)
+        moving_offset = beta - moving_mean * moving_scale
+        if self.is_training:
+          mean, variance = tf.nn.moments(x, [0, 1, 2])
+          batch_scale = gamma * tf.math.rsqrt(variance + eps)
+          batch_offset = beta - mean * batch_scale
+          scale, offset = batch_scale, batch_offset
+          if self.freeze_bn_delay is not None:
+            frozen = tf.greater_equal(self.step(), self.freeze_bn_delay,
+                                      name='use_moving_average')
+            scale = tf.where(frozen, moving_scale, batch_scale)
+            offset = tf.where(frozen, moving_offset, batch_offset)
+        else:
+          scale, offset = moving_scale, moving_offset
+        scale = tf.identity(scale, name='scale')
+        offset = tf.identity(offset, name='bias')
+        channels = x.shape.as_list()[-1]
+        weights = tf.reshape(scale, [1, 1, channels, 1],
+                             name='scale_reshape')
+      self._depthwise = True
+      quantized = self.quantize_weights(weights, scope)
+      conv = tf.raw_ops.DepthwiseConv2dNative(
+          input=x, filter=quantized, strides=[1, 1, 1, 1], padding='VALID',
+          data_format='NHWC', name='depthwise_Fold')
+      result = tf.nn.bias_add(conv, offset, name='add_fold')
+    self._reroute(bn.outputs[0], result, self._new_ops(start))
+    out = result
+    activation = self._sole_consumer(out, _ACTIVATION_TYPES + ('Identity',))
+    if activation is not None:
+      out = activation.outputs[0]
+      follow = self._sole_consumer(out, ('Identity',))
+      if activation.type in _ACTIVATION_TYPES and follow is not None:
+        out = follow.outputs[0]
+    init = (0.0, 6.0) if activation is not None else _INIT_RANGE
+    self.quantize_activation(out, scope + '/act_quant', init)
+
+  # Ops without an int8 kernel -------------------------------------------------
+
+  def remove_lrn(self):
+    """Takes local response normalization out of the graph (CifarNet's
+    norm1, norm2): TFLite has no int8 kernel for it. Its consumers read its
+    input; it has no variables, so float checkpoints still restore and
+    fine-tuning adapts the layers around it. Returns the removed ops."""
+    removed = [op for op in self.graph.get_operations()
+               if op.type == 'LRN' and op.name.startswith(self.prefix)]
+    for op in removed:
+      self._reroute(op.outputs[0], op.inputs[0], set())
+      self.graph.add_to_collection(_REMOVED_COLLECTION,
+                                   self.var_scope(op.name))
+    return removed
+
   def _clone_layer(self, op, weights):
     name = op.name.rpartition('/')[2] + '_Fold'
     x = op.inputs[0]
@@ -631,6 +744,12 @@ def rewrite(is_training, quant_delay=0, freeze_bn_delay=None,
   graph = graph or tf.get_default_graph()
   rewriter = _Rewriter(graph, is_training, quant_delay, freeze_bn_delay,
                        ema_decay, name_prefix)
+  removed = rewriter.remove_lrn()
+  if removed:
+    logging.info('Quantization rewrite: removed %d local response '
+                 'normalization ops (%s): TFLite has no int8 kernel for '
+                 'them; the quantized network computes without them.',
+                 len(removed), ', '.join(op.name for op in removed))
   layers = rewriter.layer_ops()
   if not layers:
     raise UsageError('Quantization found no convolution or fully connected '
@@ -638,10 +757,24 @@ def rewrite(is_training, quant_delay=0, freeze_bn_delay=None,
   with graph.as_default():
     for op in layers:
       rewriter.rewrite_layer(op)
+    batch_norms = rewriter.unfolded_batch_norms()
+    for op in batch_norms:
+      rewriter.rewrite_batch_norm(op)
     rewriter.rewrite_products()
   logging.info('Quantization rewrite: %d layers, %d range variables.',
                len(layers), len(range_variables(graph)))
+  if batch_norms:
+    logging.info('Quantization rewrite: %d batch norms that follow no layer '
+                 'run as per-channel affines (1x1 depthwise).',
+                 len(batch_norms))
   return rewriter.replaced
+
+
+def removed_ops(graph=None):
+  """Names (without clone prefix, each once) of the ops the rewrite took
+  out of the graph: local response normalization."""
+  graph = graph or tf.get_default_graph()
+  return sorted(set(graph.get_collection(_REMOVED_COLLECTION)))
 
 
 def remap(tensor, replaced):
@@ -701,6 +834,45 @@ def rewrite_inference(outputs):
       new = tf.reshape(new, shape, name=value.op.name + '_quant')
     mapped[key] = new
   return mapped
+
+
+def fold_ranges(frozen_graph_def, output_names):
+  """`frozen_graph_def` with every computed FakeQuant range made a constant.
+
+  The weights' ranges are computed from the weights (max |w| per channel);
+  the TFLite converter lowers a FakeQuant op only when its range is
+  constant, and its own constant folding skips very large weights (VGG's
+  fc6, 7x7x512x4096: its range stayed a float REDUCE_MAX and the fake
+  quantization a TensorFlow op the converter cannot translate). The ranges
+  are evaluated here instead, from the graph's constants.
+  """
+  graph_def = tf.GraphDef()
+  graph_def.CopyFrom(frozen_graph_def)
+  nodes = {node.name: node for node in graph_def.node}
+  fetch = {}
+  for node in graph_def.node:
+    if not node.op.startswith('FakeQuantWithMinMaxVars'):
+      continue
+    for index in (1, 2):
+      source = node.input[index].split(':')[0].lstrip('^')
+      if nodes[source].op != 'Const':
+        fetch[(node.name, index)] = node.input[index]
+  if not fetch:
+    return graph_def
+  with tf.Graph().as_default() as graph:
+    tf.import_graph_def(frozen_graph_def, name='')
+    tensors = {key: graph.get_tensor_by_name(
+        name if ':' in name else name + ':0') for key, name in fetch.items()}
+    with tf.Session() as session:
+      values = session.run(tensors)
+  for (name, index), value in values.items():
+    const = graph_def.node.add()
+    const.name = f'{name}/{"min" if index == 1 else "max"}_folded'
+    const.op = 'Const'
+    const.attr['dtype'].type = tf.float32.as_datatype_enum
+    const.attr['value'].tensor.CopyFrom(tf.make_tensor_proto(value))
+    nodes[name].input[index] = const.name
+  return tf.graph_util.extract_sub_graph(graph_def, list(output_names))
 
 
 def integer_problems(flatbuffer):

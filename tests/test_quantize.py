@@ -106,7 +106,7 @@ def _tflite_accuracy(path, images, labels):
 
 # The smallest member of each MobileNet family and lenet: graphs are built,
 # not run (the inference rewrite creates the same variables as training's).
-_NAME_CHECKS = ('lenet', 'mobilenet_v1_025', 'mobilenet_v2_035',
+_NAME_CHECKS = ('lenet', 'cifarnet', 'mobilenet_v1_025', 'mobilenet_v2_035',
                 'mobilenet_v3_small')
 
 
@@ -182,6 +182,22 @@ def test_ranges_start_at_0_6_only_after_a_relu():
   assert lows[f'{block}/add_quant/min'] == -6.0
   assert lows[f'{block}/act_quant/min'] == -6.0  # The sum, no activation.
   assert lows['MobilenetV2/expanded_conv_1/project/act_quant/min'] == -6.0
+
+
+def test_resnet_v2_manifest_quantizes_its_pre_activation_batch_norms():
+  ranges = dict(quantize.load_manifest('resnet_v2_50')['range_variables'])
+  unit = 'resnet_v2_50/block1/unit_1/bottleneck_v2'
+  # preact: an affine per channel (its scale quantized per channel) with
+  # the ReLU after it; the sum, with no activation, is add_quant.
+  assert ranges[f'{unit}/preact/weights_quant/min'] == [64]
+  for name in (f'{unit}/preact/act_quant/min', f'{unit}/add_quant/max',
+               f'{unit}/conv3/conv_quant/min',
+               f'{unit}/shortcut/conv_quant/min',
+               'resnet_v2_50/postnorm/act_quant/max',
+               'resnet_v2_50/conv1/act_quant/min'):
+    assert ranges[name] == []
+  assert ranges['resnet_v2_50/postnorm/weights_quant/max'] == [2048]
+  assert f'{unit}/act_quant/min' not in ranges
 
 
 def test_clones_share_the_range_variables():
@@ -343,6 +359,185 @@ def test_depth_multiplier_channels_keep_tensorflow_order_in_tflite():
                                rtol=1e-3)
   assert np.abs(actual - expected).max() <= 3 * scale
   assert np.ptp(expected) > 20 * scale  # Not a constant output.
+
+
+# --------------------------------------------------------------------------
+# Patterns beyond conv -> batch norm, on tiny graphs
+
+
+def _preact_block(images, is_training):
+  """ResNet v2's pattern: a linear convolution, a batch norm + ReLU on it
+  ('preact', no layer to fold into), a biased convolution summed with the
+  input (no activation after the sum) and a final batch norm ('postnorm')."""
+  from slim_zoo.nets.compat import slim
+  with slim.arg_scope([slim.batch_norm], is_training=is_training,
+                      scale=True), \
+      slim.arg_scope([slim.conv2d], normalizer_fn=None, activation_fn=None):
+    root = slim.conv2d(images, 8, [3, 3], scope='net/conv1')
+    preact = slim.batch_norm(root, activation_fn=tf.nn.relu,
+                             scope='net/unit/preact')
+    residual = slim.conv2d(preact, 8, [1, 1], scope='net/unit/conv3')
+    net = tf.add(root, residual, name='net/unit/add')
+    net = slim.batch_norm(net, activation_fn=tf.nn.relu, scope='net/postnorm')
+    return tf.reduce_mean(net, [1, 2], name='net/pool')
+
+
+def _randomize_batch_norms(session, rng):
+  for v in tf.global_variables():
+    name = v.op.name
+    size = v.shape.as_list()
+    if name.endswith(('/gamma', '/moving_variance')):
+      session.run(v.assign(rng.uniform(0.5, 2.0, size).astype(np.float32)))
+    elif name.endswith(('/beta', '/moving_mean')):
+      session.run(v.assign(rng.uniform(-0.5, 0.5, size).astype(np.float32)))
+
+
+def test_batch_norm_after_a_sum_trains_as_the_fused_batch_norm():
+  rng = np.random.default_rng(0)
+  with tf.Graph().as_default() as graph:
+    tf.train.get_or_create_global_step()
+    images = tf.constant(rng.uniform(-1, 1, [2, 6, 6, 3]), tf.float32)
+    _preact_block(images, is_training=True)
+    fused = graph.get_operation_by_name('net/unit/preact/FusedBatchNormV3')
+    # Quantization delayed: the rewritten graph must compute the float one.
+    quantize.rewrite(is_training=True, quant_delay=10 ** 6)
+    names = {v.op.name: v.shape.as_list()
+             for v in quantize.range_variables()}
+    affine = graph.get_tensor_by_name('net/unit/preact/add_fold:0')
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      _randomize_batch_norms(session, rng)
+      expected, got = session.run([fused.outputs[0], affine])
+  # Batch statistics, as the fused batch norm normalizes with them.
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+  assert not fused.outputs[0].consumers()
+  assert names['net/unit/preact/weights_quant/min'] == [8]
+  for name in ('net/unit/preact/act_quant/min', 'net/postnorm/act_quant/min',
+               'net/unit/conv3/conv_quant/min', 'net/unit/add_quant/min'):
+    assert names[name] == []
+  assert 'net/unit/act_quant/min' not in names
+
+
+def test_batch_norm_after_a_sum_freezes_to_the_moving_statistics():
+  rng = np.random.default_rng(3)
+  with tf.Graph().as_default() as graph:
+    tf.train.get_or_create_global_step()
+    images = tf.constant(rng.uniform(-1, 1, [2, 6, 6, 3]), tf.float32)
+    _preact_block(images, is_training=True)
+    fused = graph.get_operation_by_name('net/unit/preact/FusedBatchNormV3')
+    quantize.rewrite(is_training=True, quant_delay=10 ** 6,
+                     freeze_bn_delay=0)
+    affine = graph.get_tensor_by_name('net/unit/preact/add_fold:0')
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      _randomize_batch_norms(session, rng)
+      x, gamma, beta, mean, variance, got = session.run(
+          list(fused.inputs[:5]) + [affine])
+  expected = gamma * (x - mean) / np.sqrt(variance + 0.001) + beta
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_batch_norm_after_a_sum_converts_fully_integer():
+  rng = np.random.default_rng(1)
+  with tf.Graph().as_default() as graph:
+    placeholder = tf.placeholder(tf.float32, [1, 8, 8, 3], name='input')
+    output = _preact_block(quantize.quantize_input(placeholder, 'inception'),
+                           is_training=False)
+    output = quantize.rewrite_inference({'features': output})['features']
+    image = rng.uniform(-1, 1, [1, 8, 8, 3]).astype(np.float32)
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      _randomize_batch_norms(session, rng)
+      expected = session.run(output, {placeholder: image})
+      frozen = export_utils.freeze(session, graph.as_graph_def(),
+                                   [output.op.name])
+  metadata = {'model_name': 'preact_block', 'input': 'input',
+              'outputs': {'features': output.op.name},
+              'preprocessing': 'inception'}
+  # Raises unless every tensor between input and output is integer.
+  flatbuffer = export_utils.convert_tflite_quantized(frozen, metadata)
+  interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+  interpreter.allocate_tensors()
+  kinds = [op['op_name'] for op in interpreter._get_ops_details()]  # pylint: disable=protected-access
+  assert kinds.count('DEPTHWISE_CONV_2D') == 2 and 'MUL' not in kinds
+  interpreter.set_tensor(interpreter.get_input_details()[0]['index'], image)
+  interpreter.invoke()
+  got = interpreter.get_tensor(interpreter.get_output_details()[0]['index'])
+  # The same function up to int8 rounding: within two steps of the output
+  # range (the [0, 6] initial range, 6 / 255 a step).
+  np.testing.assert_allclose(got, expected, atol=2 * 6 / 255)
+  assert np.abs(expected).max() > 0.1
+
+
+def test_quantized_cifarnet_computes_without_its_lrn():
+  spec = nets_factory.get_spec('cifarnet')
+  with tf.Graph().as_default() as graph:
+    network_fn = nets_factory.get_network_fn('cifarnet', num_classes=10)
+    logits, _ = network_fn(tf.zeros([1, 32, 32, 3]))
+    logits = quantize.rewrite_inference({'logits': logits})['logits']
+    ancestors, pending = set(), [logits.op]
+    while pending:
+      op = pending.pop()
+      if op not in ancestors:
+        ancestors.add(op)
+        pending.extend(t.op for t in op.inputs)
+    assert [op.name for op in graph.get_operations() if op.type == 'LRN'] == [
+        'CifarNet/norm1', 'CifarNet/norm2']
+    assert not any(op.type == 'LRN' for op in ancestors)
+    assert quantize.removed_ops() == ['CifarNet/norm1', 'CifarNet/norm2']
+  manifest = quantize.load_manifest(spec.name)
+  assert manifest['removed_ops'] == ['CifarNet/norm1', 'CifarNet/norm2']
+  assert 'local response normalization' in manifest['note']
+
+
+def test_weights_too_large_for_per_channel_convert_per_tensor(monkeypatch):
+  # VGG's fc6 (7x7x512x4096 weights) is past the converter's per-channel
+  # limit; a limit lowered to this tiny layer's size exercises the same
+  # path: one range for the layer, computed ranges folded to constants
+  # before conversion, a fully integer model.
+  monkeypatch.setattr(quantize, '_PER_TENSOR_WEIGHTS_FROM', 3 * 3 * 3 * 8)
+  from slim_zoo.nets.compat import slim
+  rng = np.random.default_rng(2)
+  with tf.Graph().as_default() as graph:
+    placeholder = tf.placeholder(tf.float32, [1, 6, 6, 3], name='input')
+    net = quantize.quantize_input(placeholder, 'inception')
+    net = slim.conv2d(net, 8, [3, 3], padding='VALID', scope='big')
+    net = slim.conv2d(net, 4, [1, 1], scope='small')
+    output = quantize.rewrite_inference({'features': net})['features']
+    ranges = {v.op.name: v.shape.as_list()
+              for v in quantize.range_variables()}
+    image = rng.uniform(-1, 1, [1, 6, 6, 3]).astype(np.float32)
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      expected = session.run(output, {placeholder: image})
+      frozen = export_utils.freeze(session, graph.as_graph_def(),
+                                   [output.op.name])
+  assert ranges['big/weights_quant/min'] == []
+  assert ranges['small/weights_quant/min'] == [4]
+  folded = quantize.fold_ranges(frozen, [output.op.name])
+  nodes = {node.name: node for node in folded.node}
+  fake_quants = [n for n in folded.node if n.op.startswith('FakeQuant')]
+  assert len(fake_quants) == 5  # input, 2 x (weights, activation)
+  for node in fake_quants:
+    for name in node.input[1:3]:
+      assert nodes[name].op == 'Const'
+  metadata = {'model_name': 'tiny', 'input': 'input',
+              'outputs': {'features': output.op.name},
+              'preprocessing': 'inception'}
+  flatbuffer = export_utils.convert_tflite_quantized(frozen, metadata)
+  interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+  interpreter.allocate_tensors()
+  details = interpreter.get_tensor_details()
+  weights = [d for d in details if d['name'].startswith(
+      ('big/Conv2D', 'small/Conv2D')) and len(d['shape']) == 4 and
+      d['shape'][0] in (8, 4) and d['dtype'] == np.int8]
+  scales = sorted(len(d['quantization_parameters']['scales'])
+                  for d in weights)
+  assert scales == [1, 4]
+  interpreter.set_tensor(interpreter.get_input_details()[0]['index'], image)
+  interpreter.invoke()
+  got = interpreter.get_tensor(interpreter.get_output_details()[0]['index'])
+  np.testing.assert_allclose(got, expected, atol=2 * 6 / 255)
 
 
 # --------------------------------------------------------------------------
