@@ -11,7 +11,8 @@ is already built, before gradients are taken:
   training, the folded weights use the moving sigma and the output is
   corrected to the batch statistics; once batch norm is frozen
   (`freeze_bn_delay`) the correction switches to the moving statistics, so
-  training computes what inference will.
+  training computes what inference will; `freeze_batch_norm_updates` stops
+  the moving statistics' updates from the same step.
 * The (folded) weights are fake-quantized to 8 bits per output channel,
   symmetric with the narrow range [-127, 127] and zero point 0: TFLite's int8
   specification for convolution and fully connected weights.
@@ -799,6 +800,63 @@ def check_train_flags(model_name, quantize_delay, freeze_bn_delay):
                      'drop --freeze_bn_delay.')
   if quantize_delay >= 0:
     check_supported(model_name)
+
+
+_BN_STATISTICS = ('moving_mean', 'moving_variance')
+_ASSIGN_SUB_TYPES = ('AssignSub', 'AssignSubVariableOp')
+
+
+def freeze_batch_norm_updates(update_ops, freeze_bn_delay):
+  """Stops the batch norm statistics from moving at `freeze_bn_delay`.
+
+  tf.contrib.quantize froze batch norm in two halves: from that step the
+  folded layers use the moving statistics (the rewrite's `freeze_bn_delay`),
+  and the moving statistics stop being updated, so the remaining steps
+  train the weights against the very mean and variance inference will use.
+  This is the second half. Batch norm updates each statistic as
+  `variable -= (variable - batch value) * (1 - decay)`; the decrement of
+  every such update of a `moving_mean` or `moving_variance` in
+  `update_ops` is replaced, in place, by zero once the global step (read
+  before the step's increment) reaches `freeze_bn_delay`, so a frozen
+  statistic keeps its value exactly and the update ops stay the ones the
+  train op runs.
+
+  Args:
+    update_ops: the UPDATE_OPS the train op runs (tensors or operations);
+      others than batch norm's are left alone.
+    freeze_bn_delay: the first global step that leaves the statistics as
+      they are.
+
+  Returns:
+    A boolean scalar, true once frozen: make the optimizer's update depend
+    on it, so the step is read before it is incremented.
+
+  Raises:
+    ValueError: the graph has no global step.
+  """
+  graph = tf.get_default_graph()
+  step = tf.train.get_global_step(graph)
+  if step is None:
+    raise ValueError('Freezing batch norm needs the global step; create it '
+                     'first.')
+  with tf.name_scope('freeze_batch_norm'):
+    frozen = tf.greater_equal(tf.cast(step, tf.int64), freeze_bn_delay,
+                              name='frozen')
+  count = 0
+  for update in update_ops:
+    op = getattr(update, 'op', update)
+    if (op.type not in _ASSIGN_SUB_TYPES or
+        op.inputs[0].op.name.rpartition('/')[2] not in _BN_STATISTICS):
+      continue
+    decrement = op.inputs[1]
+    with tf.name_scope(op.name + '/'):
+      gated = tf.where(frozen, tf.zeros_like(decrement), decrement,
+                       name='frozen_decrement')
+    op._update_input(1, gated)  # pylint: disable=protected-access
+    count += 1
+  logging.info('Batch norm statistics frozen from step %d: %d updates.',
+               freeze_bn_delay, count)
+  return frozen
 
 
 def _remap_end_points(end_points, replaced):

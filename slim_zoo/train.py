@@ -649,6 +649,10 @@ def build_train_graph(cfg, plan=None):
   first_clone_scope = deploy.clone_scope(0)
   # Batch-norm statistics are updated from the first clone only.
   update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS, first_clone_scope)
+  bn_frozen = []  # Read before the optimizer increments the step.
+  if cfg.quantize_delay >= 0 and cfg.freeze_bn_delay >= 0:
+    bn_frozen.append(quantize.freeze_batch_norm_updates(
+        update_ops, cfg.freeze_bn_delay))
 
   moving_average = moving_average_variables = None
   if cfg.moving_average_decay:
@@ -683,7 +687,7 @@ def build_train_graph(cfg, plan=None):
   # never reaches the variables (nor, through them, a checkpoint).
   checks = [tf.debugging.check_numerics(total_loss, _NON_FINITE + ' loss'),
             tf.debugging.check_numerics(grad_norm, _NON_FINITE + ' gradients')]
-  with tf.control_dependencies(checks):
+  with tf.control_dependencies(checks + bn_frozen):
     grad_updates = optimizer.apply_gradients(list(zip(grads, variables)),
                                              global_step=global_step)
   update_ops = list(update_ops) + [grad_updates]

@@ -644,6 +644,36 @@ def test_integer_io_end_to_end_through_classify_image(qat_models, digits_dir):
     assert p == pytest.approx(q, abs=1 / 256 + 1e-4)
 
 
+def _bn_statistics(reader):
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()
+          if name.endswith(('/moving_mean', '/moving_variance'))}
+
+
+def test_freeze_bn_delay_stops_the_moving_statistics(digits_dir, tmp_path):
+  # lenet has no batch norm: the smallest quantizable network with it, at
+  # its smallest input. Step 0 updates the statistics; from step 1 on they
+  # stay, while the weights keep training.
+  cfg = th.config(tmp_path, digits_dir, model_name='mobilenet_v1_025',
+                  preprocessing_name='lenet', train_image_size=32,
+                  batch_size=2, max_number_of_steps=1, quantize_delay=0,
+                  freeze_bn_delay=1)
+  train_lib.train(cfg)
+  at_freeze = tf.train.load_checkpoint(str(tmp_path))
+  statistics = _bn_statistics(at_freeze)
+  assert len(statistics) == 2 * 27  # 27 batch norms in MobileNet v1.
+  for name, value in statistics.items():
+    initial = 0.0 if name.endswith('mean') else 1.0
+    assert np.any(value != initial), f'{name} did not move before the freeze'
+  train_lib.train(th.replace(cfg, max_number_of_steps=3))
+  later = tf.train.load_checkpoint(str(tmp_path))
+  assert later.get_tensor('global_step') == 3
+  for name, value in _bn_statistics(later).items():
+    np.testing.assert_array_equal(value, statistics[name], err_msg=name)
+  weights = 'MobilenetV1/Conv2d_1_pointwise/weights'
+  assert np.any(later.get_tensor(weights) != at_freeze.get_tensor(weights))
+
+
 # --------------------------------------------------------------------------
 # Bad input: one clear error, nothing written
 

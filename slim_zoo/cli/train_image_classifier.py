@@ -114,8 +114,9 @@ def define_flags():
                          'Export with export_inference_graph --quantize.')
     flags.DEFINE_integer('freeze_bn_delay', -1,
                          'With --quantize_delay: from this global step on '
-                         'the folded batch norm uses its moving statistics. '
-                         '-1 = never (tf.contrib.quantize\'s default).')
+                         'the folded batch norm uses its moving statistics '
+                         'and they stop updating. -1 = never '
+                         '(tf.contrib.quantize\'s default).')
 
 
 def config_from_flags():
