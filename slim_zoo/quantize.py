@@ -18,7 +18,8 @@ is already built, before gradients are taken:
   specification for convolution and fully connected weights.
 * Every layer output (after its activation), every residual sum and the
   network input are fake-quantized per tensor; the activation ranges are
-  exponential moving averages of the batch min / max (decay 0.999). An
+  exponential moving averages of the batch min / max (decay 0.999, after
+  the warm-up of `range_decay`). An
   activation TFLite does not fuse into the layer (hard swish, hard sigmoid)
   is quantized before and after; a product of two quantized tensors and
   the spatial means of its factors (squeeze-excite) are quantized too.
@@ -195,6 +196,7 @@ class _Rewriter:
     self.replaced = {}  # old tensor -> the tensor that took its place.
     self.quantized = set()  # Outputs of quantize_activation.
     self._step = None
+    self._decay = None
 
   # Names -----------------------------------------------------------------
 
@@ -212,6 +214,21 @@ class _Rewriter:
                          'before the rewrite.')
       self._step = tf.cast(step, tf.int64)
     return self._step
+
+  def range_decay(self):
+    """The activation ranges' moving-average decay at this step.
+
+    min(ema_decay, (1 + step) / (10 + step)), the schedule of
+    tf.train.ExponentialMovingAverage's num_updates: the first steps of a
+    run (a fine-tune from a float checkpoint starts at step 0) move the
+    ranges most of the way to the batch ranges, where 0.999 from step 0
+    would keep 55% of the initial [-6, 6] after 600 steps.
+    """
+    if self._decay is None:
+      step = tf.cast(self.step(), tf.float32)
+      self._decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step),
+                               name='range_decay')
+    return self._decay
 
   # Graph surgery -----------------------------------------------------------
 
@@ -345,9 +362,9 @@ class _Rewriter:
         # The range always holds zero, so zero is exact (as TFLite needs).
         batch_low = tf.minimum(tf.reduce_min(tensor), 0.0)
         batch_high = tf.maximum(tf.reduce_max(tensor), 0.0)
-        decay = 1.0 - self.ema_decay
-        low = tf.assign_sub(low_var, (low_var - batch_low) * decay)
-        high = tf.assign_sub(high_var, (high_var - batch_high) * decay)
+        rate = 1.0 - self.range_decay()
+        low = tf.assign_sub(low_var, (low_var - batch_low) * rate)
+        high = tf.assign_sub(high_var, (high_var - batch_high) * rate)
       else:
         low, high = low_var, high_var
       quantized = tf.quantization.fake_quant_with_min_max_vars(

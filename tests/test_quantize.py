@@ -200,6 +200,32 @@ def test_resnet_v2_manifest_quantizes_its_pre_activation_batch_norms():
   assert f'{unit}/act_quant/min' not in ranges
 
 
+def test_ranges_warm_up_to_the_batch_range_in_the_first_steps():
+  # The decay is min(0.999, (1 + step) / (10 + step)): 0.1 at step 0, so one
+  # step moves a range 90% of the way from [0, 6] to the batch's [0, 2];
+  # at step 10**6 it is the steady 0.999.
+  with tf.Graph().as_default():
+    step = tf.train.get_or_create_global_step()
+    x = tf.ones([1, 4, 4, 1])
+    weights = tf.get_variable('layer/weights', [1, 1, 1, 1],
+                              initializer=tf.constant_initializer(2.0))
+    conv = tf.nn.conv2d(x, weights, [1, 1, 1, 1], 'SAME', name='layer/Conv2D')
+    out = tf.nn.relu(conv, name='layer/Relu')
+    quantize.rewrite(is_training=True)
+    fake_quant = next(op for op in out.consumers()
+                      if op.type.startswith('FakeQuantWithMinMax'))
+    high = next(v for v in quantize.range_variables()
+                if v.op.name == 'layer/act_quant/max')
+    with tf.Session() as session:
+      session.run(tf.global_variables_initializer())
+      session.run(fake_quant.outputs[0])
+      assert np.isclose(session.run(high), 6.0 - (6.0 - 2.0) * 0.9)
+      session.run(tf.assign(step, 10**6))
+      before = session.run(high)
+      session.run(fake_quant.outputs[0])
+      assert np.isclose(session.run(high), before - (before - 2.0) * 0.001)
+
+
 def test_clones_share_the_range_variables():
   single = _built_range_variables('lenet', is_training=True)
   assert single == _built_range_variables('lenet')
