@@ -39,10 +39,11 @@ def _prefer_tf_keras():
   The commands are graph-mode TF-Slim and never use tf.keras, but
   TensorFlow's import loads the Keras that tf.keras names: Keras 3 (the
   default) brings scikit-learn's estimators, matplotlib.pyplot and IPython
-  with it, about 1 s of CPU (of 7) at every start of a command, while tf_keras is
-  loaded by tf_slim's layers anyway. Set before TensorFlow is imported (no
-  command imports it before its flags are parsed); TF_USE_LEGACY_KERAS set
-  by the user is kept. Programs that import the library are not affected.
+  with it, about 1 s of CPU (of 7) at every start of a command, while
+  tf_keras is loaded by tf_slim's layers anyway. Set before TensorFlow is
+  imported (no command imports it before its flags are parsed);
+  TF_USE_LEGACY_KERAS set by the user is kept. Programs that import the
+  library are not affected.
   """
   os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
