@@ -156,3 +156,28 @@ def test_conversion_progress_in_a_log_is_one_line_per_update(tmp_path):
                           and line.count('>>') == 1 for line in progress)
   assert '>> Converting digits train 1437/1437' in progress
   _assert_clean(result.stderr)
+
+
+_KERAS_PROBE = '''
+import sys
+from slim_zoo import cli
+def main(argv):
+  from slim_zoo.nets import compat
+  print('keras' in sys.modules, compat.tf.keras.Model.__module__)
+cli.run('A command.', lambda: None, main)
+'''
+
+
+def test_commands_load_tf_keras_not_keras_3(monkeypatch):
+  """A command's TensorFlow names tf_keras as tf.keras (Keras 3, slow to
+  import, is not loaded); a TF_USE_LEGACY_KERAS the user set is kept."""
+  monkeypatch.delenv('TF_USE_LEGACY_KERAS', raising=False)
+  result = _run('-c', _KERAS_PROBE)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.split() == ['False', 'tf_keras.src.engine.training']
+  from slim_zoo import cli
+  cli._prefer_tf_keras()  # pylint: disable=protected-access
+  assert os.environ['TF_USE_LEGACY_KERAS'] == '1'
+  monkeypatch.setenv('TF_USE_LEGACY_KERAS', '0')
+  cli._prefer_tf_keras()  # pylint: disable=protected-access
+  assert os.environ['TF_USE_LEGACY_KERAS'] == '0'

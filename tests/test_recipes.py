@@ -274,14 +274,15 @@ def test_failed_download_names_the_step(tmp_path):
 
 # (recipe, network, smallest valid input size, all-layers stage too).
 # mobilenet_v1 converts the flowers download itself; the others share one
-# converted copy. The heavy networks stop after the logits stage and its
+# converted copy. All but mobilenet_v1 stop after the logits stage and its
 # eval (ALL_LAYERS_STEPS=0) to fit the suite's time budget: their own facts
 # (checkpoint file, exclude and trainable scopes) are all used by then, and
-# the all-layers stage is the same code for every network, run in full by
-# the light ones.
+# the all-layers stage is the same code (recipe_lib.sh) for every network,
+# run in full by mobilenet_v1 here (with the flowers recipes' schedule
+# arguments) and by the image_folder recipe.
 FLOWERS_RECIPES = [
     ('finetune_mobilenet_v1_on_flowers.sh', 'mobilenet_v1', 32, True),
-    ('finetune_inception_v1_on_flowers.sh', 'inception_v1', 32, True),
+    ('finetune_inception_v1_on_flowers.sh', 'inception_v1', 32, False),
     ('finetune_resnet_v1_50_on_flowers.sh', 'resnet_v1_50', 32, False),
     ('finetune_inception_v3_on_flowers.sh', 'inception_v3', 75, False),
     ('finetune_inception_resnet_v2_on_flowers.sh', 'inception_resnet_v2', 75,
@@ -334,6 +335,32 @@ def test_finetune_on_flowers(recipe, model_name, image_size, all_layers,
     check_export_of_finetuned_mobilenet(os.path.join(train_dir, 'all'),
                                         dataset_dir, tmp_path / 'export')
 
+
+
+def test_flowers_recipes_share_the_two_stage_code():
+  """What lets the heavy networks' tests stop after the logits stage: every
+  flowers recipe is its published schedule (both stages' steps and learning
+  rates, whole and positive) handed to recipe_lib.sh's two-stage code, which
+  mobilenet_v1's test runs in full."""
+  recipes = sorted(f for f in os.listdir(SCRIPTS)
+                   if re.fullmatch(r'finetune_\w+_on_flowers\.sh', f))
+  assert recipes == sorted(r[0] for r in FLOWERS_RECIPES)
+  for recipe, model_name, _, _ in FLOWERS_RECIPES:
+    lines = [line for line in open(os.path.join(SCRIPTS, recipe))
+             .read().splitlines() if line and not line.startswith('#')]
+    calls = [line for line in lines if line.startswith('recipe_')]
+    assert len(calls) == 2 and calls[1] == 'recipe_finetune_two_stages', (
+        recipe, calls)
+    name, *schedule = calls[0].split()[1:]
+    assert calls[0].split()[0] == 'recipe_flowers_defaults', (recipe, calls)
+    assert name == model_name and len(schedule) == 4, (recipe, calls[0])
+    logits_steps, logits_rate, all_steps, all_rate = schedule
+    assert int(logits_steps) > 0 and int(all_steps) > 0, (recipe, schedule)
+    assert float(logits_rate) > 0 and float(all_rate) > 0, (recipe, schedule)
+    # Nothing else runs: the lines around the two calls only set defaults.
+    assert all(line.startswith(('set -euo pipefail', 'source ', 'recipe_',
+                                'LEARNING_RATE_DECAY_TYPE='))
+               for line in lines), (recipe, lines)
 
 def check_export_of_finetuned_mobilenet(train_dir, dataset_dir, export_dir):
   """The mobile workflow: export_mobilenet.sh on the flowers fine-tune, with
