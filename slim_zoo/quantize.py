@@ -22,6 +22,11 @@ is already built, before gradients are taken:
   activation TFLite does not fuse into the layer (hard swish, hard sigmoid)
   is quantized before and after; a product of two quantized tensors and
   the spatial means of its factors (squeeze-excite) are quantized too.
+* Each tensor is fake-quantized once, at the range TFLite gives it: a sum
+  read through an Identity (a block's output) only after the Identity, and
+  the quantized inputs of a concatenation at the union of their ranges
+  (TFLite's CONCATENATION has one scale; an unquantized input, a pooling
+  branch, is quantized to it on its way in).
 * A depthwise convolution with depth multiplier > 1 is quantized per
   output channel in * multiplier, TensorFlow's and TFLite's common order.
 * A batch norm that follows no layer (ResNet v2's pre-activation 'preact'
@@ -37,7 +42,8 @@ is already built, before gradients are taken:
 
 The range variables carry tf.contrib.quantize's names (`<layer>/weights_quant/
 {min,max}`, `<layer>/act_quant/{min,max}`, and for a residual sum
-`<layer>/conv_quant`, `<block>/add_quant`, `<block>/act_quant`; before an
+`<layer>/conv_quant` and `<block>/act_quant`, or `<block>/add_quant` when
+neither an Identity nor an activation follows the sum; before an
 unfused activation `<layer>/conv_quant`, inside the hard sigmoid
 `<layer>/hard_sigmoid/act_quant`, for squeeze-excite `<se>/pool_quant` and
 `<se>/mul_quant`, names of ours in its scheme; the folded ops
