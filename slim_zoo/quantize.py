@@ -23,6 +23,11 @@ is already built, before gradients are taken:
   activation TFLite does not fuse into the layer (hard swish, hard sigmoid)
   is quantized before and after; a product of two quantized tensors and
   the spatial means of its factors (squeeze-excite) are quantized too.
+* Each tensor is fake-quantized once, at the range TFLite gives it: a sum
+  read through an Identity (a block's output) only after the Identity, and
+  the quantized inputs of a concatenation at the union of their ranges
+  (TFLite's CONCATENATION has one scale; an unquantized input, a pooling
+  branch, is quantized to it on its way in).
 * A depthwise convolution with depth multiplier > 1 is quantized per
   output channel in * multiplier, TensorFlow's and TFLite's common order.
 * A batch norm that follows no layer (ResNet v2's pre-activation 'preact'
@@ -38,7 +43,8 @@ is already built, before gradients are taken:
 
 The range variables carry tf.contrib.quantize's names (`<layer>/weights_quant/
 {min,max}`, `<layer>/act_quant/{min,max}`, and for a residual sum
-`<layer>/conv_quant`, `<block>/add_quant`, `<block>/act_quant`; before an
+`<layer>/conv_quant` and `<block>/act_quant`, or `<block>/add_quant` when
+neither an Identity nor an activation follows the sum; before an
 unfused activation `<layer>/conv_quant`, inside the hard sigmoid
 `<layer>/hard_sigmoid/act_quant`, for squeeze-excite `<se>/pool_quant` and
 `<se>/mul_quant`, names of ours in its scheme; the folded ops
@@ -435,10 +441,11 @@ class _Rewriter:
         # add_quant alone.
         self.quantize_activation(out, act_scope + '/add_quant')
         return
-      if activation is not None and activation.type == 'Identity':
-        # No activation to fuse into the sum: the sum is quantized, and the
-        # block's output after it (tf.contrib.quantize's scheme).
-        self.quantize_activation(out, act_scope + '/add_quant')
+      # An Identity after the sum (the block's named output) is quantized
+      # once, after the Identity (`<block>/act_quant`): a second fake quant
+      # of the sum before it (an add_quant) would be a clipping at its own
+      # range that the TFLite converter drops (it keeps one scale per
+      # tensor, the first one's).
     else:
       activation = self._sole_consumer(out,
                                        _ACTIVATION_TYPES + ('Identity',))
@@ -570,6 +577,59 @@ class _Rewriter:
               count += 1
         self.quantize_activation(op.outputs[0], self._quant_scope(op))
         count += 1
+    return count
+
+  @staticmethod
+  def _fake_quant_of(tensor):
+    """The FakeQuant op writing `tensor` (through the quant delay's select),
+    or None."""
+    op = tensor.op
+    if op.type in ('Select', 'SelectV2') and op.name.endswith('delayed_quant'):
+      op = op.inputs[1].op
+    return op if op.type == 'FakeQuantWithMinMaxVars' else None
+
+  def unify_concat_ranges(self):
+    """Gives the inputs of every concatenation of quantized tensors one range.
+
+    TFLite's int8 CONCATENATION reads and writes a single scale: the
+    converter gives every fake-quantized input (and the output) the
+    widest of their ranges, [min of the mins, max of the maxes], and
+    requantizes any other input (a pooling branch, Inception's Mixed_4a)
+    to it. The fake-quantized graph models exactly that: each quantized
+    input's fake quant takes the shared range (its own moving average
+    still learns its own statistics, the shared range is the union of
+    them), and an unquantized input is fake-quantized to the shared range
+    on its way into the concatenation. No variable is added.
+
+    Returns:
+      how many concatenations were unified.
+    """
+    count = 0
+    for op in list(self.graph.get_operations()):
+      if op.type != 'ConcatV2' or not op.name.startswith(self.prefix):
+        continue
+      values = list(op.inputs)[:-1]  # The last input is the axis.
+      fakes = [self._fake_quant_of(t) if t in self.quantized else None
+               for t in values]
+      quantized = [f for f in fakes if f is not None]
+      if not quantized or (len(quantized) == len(values) and len(
+          {(f.inputs[1].name, f.inputs[2].name) for f in quantized}) == 1):
+        continue
+      with tf.name_scope(op.name + '_quant/'):
+        low = tf.reduce_min(tf.stack([f.inputs[1] for f in quantized]),
+                            name='min')
+        high = tf.reduce_max(tf.stack([f.inputs[2] for f in quantized]),
+                             name='max')
+        for index, (value, fake) in enumerate(zip(values, fakes)):
+          if fake is not None:
+            fake._update_input(1, low)  # pylint: disable=protected-access
+            fake._update_input(2, high)  # pylint: disable=protected-access
+            continue
+          requantized = self._delayed(
+              tf.quantization.fake_quant_with_min_max_vars(
+                  value, low, high, num_bits=NUM_BITS), value, op.name)
+          op._update_input(index, requantized)  # pylint: disable=protected-access
+      count += 1
     return count
 
   @staticmethod
@@ -779,6 +839,7 @@ def rewrite(is_training, quant_delay=0, freeze_bn_delay=None,
     for op in batch_norms:
       rewriter.rewrite_batch_norm(op)
     rewriter.rewrite_products()
+    rewriter.unify_concat_ranges()
   logging.info('Quantization rewrite: %d layers, %d range variables.',
                len(layers), len(range_variables(graph)))
   if batch_norms:

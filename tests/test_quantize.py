@@ -139,7 +139,8 @@ def test_manifests_carry_tf_contrib_quantize_names():
   # layer's op scope (MobilenetV1's base re-enters its variable scope, so its
   # ops, and these names, read MobilenetV1/MobilenetV1/...; the published
   # mobilenet_v1_*_quant graphs carry them so); a residual sum adds
-  # <layer>/conv_quant and <block>/add_quant, with the block's act_quant.
+  # <layer>/conv_quant and, read through the block's Identity, the
+  # block's act_quant (no add_quant before it: one range per tensor).
   v1 = dict(quantize.load_manifest('mobilenet_v1_025')['range_variables'])
   for layer in ('MobilenetV1/MobilenetV1/Conv2d_0',
                 'MobilenetV1/MobilenetV1/Conv2d_1_depthwise',
@@ -150,10 +151,10 @@ def test_manifests_carry_tf_contrib_quantize_names():
         assert f'{layer}/{kind}/{end}' in v1
   v2 = dict(quantize.load_manifest('mobilenet_v2_035')['range_variables'])
   block = 'MobilenetV2/expanded_conv_2'  # 24 -> 24 channels, stride 1.
-  for name in (f'{block}/project/conv_quant/min', f'{block}/add_quant/min',
-               f'{block}/act_quant/min', f'{block}/expand/weights_quant/max',
+  for name in (f'{block}/project/conv_quant/min', f'{block}/act_quant/min', f'{block}/expand/weights_quant/max',
                f'{block}/depthwise/act_quant/max'):
     assert name in v2
+  assert f'{block}/add_quant/min' not in v2
   # Weights: one range per output channel; activations: one per tensor.
   assert v1['MobilenetV1/MobilenetV1/Conv2d_0/weights_quant/min'] == [8]
   assert v1['MobilenetV1/MobilenetV1/Conv2d_0/act_quant/min'] == []
@@ -179,7 +180,6 @@ def test_ranges_start_at_0_6_only_after_a_relu():
   assert lows[f'{block}/expand/act_quant/min'] == 0.0  # ReLU6.
   assert lows[f'{block}/depthwise/act_quant/min'] == 0.0
   assert lows[f'{block}/project/conv_quant/min'] == -6.0  # Linear.
-  assert lows[f'{block}/add_quant/min'] == -6.0
   assert lows[f'{block}/act_quant/min'] == -6.0  # The sum, no activation.
   assert lows['MobilenetV2/expanded_conv_1/project/act_quant/min'] == -6.0
 
@@ -288,6 +288,50 @@ def _random_statistics(session):
       v.load(rng.uniform(0.5, 2.0, v.shape).astype(np.float32), session)
     elif name.endswith(('moving_mean', 'beta')):
       v.load(rng.uniform(-0.3, 0.3, v.shape).astype(np.float32), session)
+
+
+def _sum_and_concat(images):
+  """A residual sum read through an Identity (a MobileNet v2 block's
+  output), then an Inception block: two convolution branches and a max
+  pool branch concatenated."""
+  from slim_zoo.nets.compat import slim
+  with tf.variable_scope('block'):
+    x = slim.conv2d(images, 8, [3, 3], activation_fn=tf.nn.relu6,
+                    scope='expand')
+    y = slim.conv2d(x, 8, [1, 1], activation_fn=None, scope='project')
+    block = tf.identity(x + y, name='output')
+  branches = [
+      slim.conv2d(block, 4, [1, 1], activation_fn=tf.nn.relu, scope='b0'),
+      slim.conv2d(block, 6, [3, 3], activation_fn=tf.nn.relu, scope='b1'),
+      slim.max_pool2d(block, [3, 3], stride=1, padding='SAME', scope='b2')]
+  mixed = tf.concat(branches, 3, name='mixed')
+  return slim.conv2d(mixed, 5, [1, 1], activation_fn=None, scope='logits')
+
+
+def test_sums_and_concatenations_compute_as_in_tflite():
+  # Ranges that clip: every tensor quantized in the graph must be rounded
+  # and clipped where the int8 model rounds and clips. (Before: the sum's
+  # add_quant and the block output's act_quant were both applied, TFLite
+  # kept the first range only; the concatenated branches each kept their
+  # own range, TFLite gave them the widest one and requantized the pool
+  # branch to it. Both disagreed by tens of steps.)
+  ranges = {'block/expand/act_quant': (0.0, 2.0),
+            'block/project/conv_quant': (-1.5, 1.5),
+            'block/act_quant': (-0.5, 2.5), 'b0/act_quant': (0.0, 0.5),
+            'b1/act_quant': (0.0, 1.5), 'logits/act_quant': (-3.0, 3.0)}
+
+  def fill(session):
+    for v in quantize.range_variables():
+      scope, _, end = v.op.name.rpartition('/')
+      if scope in ranges:
+        v.load(ranges[scope][end == 'max'], session)
+
+  expected, actual, scale, _, names = _tiny_int8(_sum_and_concat,
+                                                 [1, 8, 8, 3], fill)
+  assert {n.rpartition('/')[0] for n in names
+          if '/weights_quant/' not in n} == set(ranges)
+  assert np.abs(expected).max() > 10 * scale
+  np.testing.assert_allclose(actual, expected, atol=2 * scale)
 
 
 def test_hard_swish_and_squeeze_excite_run_as_int8_kernels():
